@@ -1,0 +1,114 @@
+# Terminus — the front door. `make run` and `make test` work on a fresh Debian 12 as root.
+#
+#   make            build bin/terminus-api and bin/terminus-worker
+#   make run        private PostgreSQL under .terminus/, migrate, seed, API + worker (Ctrl-C stops)
+#   make test       unit + integration + end-to-end suites against throw-away databases
+#   make sanitize   the same suites with an ASan+UBSan build
+#   make format / format-check / clean
+
+SHELL    := /bin/bash
+CC       ?= cc
+BUILD    ?= build/release
+BIN      ?= bin
+SANITIZE ?= 0
+
+PKGS     := libmicrohttpd jansson libpq uuid openssl
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wwrite-strings -Wvla -Wundef -Wpointer-arith -Wcast-qual -Wnull-dereference \
+            -Wimplicit-fallthrough -fno-common
+CFLAGS   := -std=c17 -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen $(WARN) -g -pthread \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+ifeq ($(SANITIZE),1)
+CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+else
+CFLAGS   += -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDFLAGS  += -pie -Wl,-z,relro,-z,now
+endif
+
+CORE_SRC := $(wildcard src/*.c)
+CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/migrations_gen.o
+LIB      := $(BUILD)/libterminus.a
+BINS     := $(BIN)/terminus-api $(BIN)/terminus-worker
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
+IT_SRC   := $(wildcard tests/integration/itest_*.c)
+IT_BIN   := $(IT_SRC:tests/integration/%.c=$(BIN)/tests/%)
+IT_LIB   := $(patsubst tests/integration/%.c,$(BUILD)/obj/tests/%.o,$(filter-out $(IT_SRC),$(wildcard tests/integration/*.c)))
+
+.SECONDARY:
+
+.PHONY: all deps run test test-run sanitize format format-check clean seed tests
+all: deps $(BINS)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/gen/migrations_gen.c: $(wildcard migrations/*.sql) scripts/embed-migrations.sh
+	@mkdir -p $(@D)
+	scripts/embed-migrations.sh $@
+
+$(BUILD)/obj/migrations_gen.o: $(BUILD)/gen/migrations_gen.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/bin/%.o: src/bin/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/obj/bin/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/tests/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/integration/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl) -c $< -o $@
+
+$(BIN)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BIN)/tests/itest_%: $(BUILD)/obj/tests/itest_%.o $(IT_LIB) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libcurl) -lcmocka
+
+tests: $(BINS) $(UNIT_BIN) $(IT_BIN)
+
+# The whole suite: unit tests, then each integration suite against its own database
+# on a private PostgreSQL cluster that tests/run.sh starts and removes.
+test: deps
+	$(MAKE) tests
+	tests/run.sh $(BIN)
+
+sanitize: deps
+	$(MAKE) BUILD=build/san BIN=build/san/bin SANITIZE=1 tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		tests/run.sh build/san/bin
+
+run: all
+	scripts/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

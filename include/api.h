@@ -1,0 +1,57 @@
+/*
+ * api.h — the HTTP handlers, one function per route (table in api.c), and the helpers they
+ * share. A handler validates input, runs its domain calls in a transaction on the request's
+ * connection, and answers exactly once.
+ */
+#ifndef TERMINUS_API_H
+#define TERMINUS_API_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include "http.h"
+#include "jsonv.h"
+
+struct db_conn;
+
+/* The request's database connection, acquired on first use and released by the dispatcher.
+ * NULL with e set (503) when none can be had. */
+struct db_conn *api_db(struct request *req, struct err *e);
+/* Acquires the connection and begins a transaction scoped to the request's store. */
+struct db_conn *api_begin(struct request *req, struct err *e);
+/* Commits; on failure rolls back. Then answers with status and body (stolen), or with e. */
+void api_commit_reply(struct request *req, struct db_conn *c, int status, json_t *body,
+                      struct err *e);
+/* Rolls back (if a transaction is open) and answers e. */
+void api_rollback_fail(struct request *req, struct db_conn *c, struct err *e);
+/* Answers e (and releases it). */
+void api_fail(struct request *req, struct err *e);
+/* Parses the body as a JSON object and checks it against fields; answers 400 itself and
+ * returns NULL on failure. New reference. */
+json_t *api_body(struct request *req, const struct jsonv_field *fields, size_t nfields);
+/* A path parameter that must be a UUID; answers 404 itself when it is not. */
+bool api_uuid_param(struct request *req, const char *name, char out[37]);
+
+/* api_system.c */
+void api_healthz(struct request *req);
+void api_readyz(struct request *req);
+void api_stores_create(struct request *req);
+void api_stores_list(struct request *req);
+
+/* api_catalog.c */
+void api_products_list(struct request *req);
+void api_products_get(struct request *req);
+void api_products_create(struct request *req);
+void api_inventory_adjust(struct request *req);
+
+/* api_orders.c */
+void api_orders_create(struct request *req);
+void api_orders_get(struct request *req);
+void api_orders_list(struct request *req);
+void api_orders_checkout(struct request *req);
+
+/* api_flags.c */
+void api_flags_list(struct request *req);
+void api_flags_put(struct request *req);
+void api_flags_history(struct request *req);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * app.h — what a running API process shares between its request threads: configuration, the
+ * database pool, the flag cache and the store cache. Created once in main, read-only after
+ * start-up except for the caches, which lock internally.
+ */
+#ifndef TERMINUS_APP_H
+#define TERMINUS_APP_H
+
+#include "config.h"
+
+struct db_pool;
+struct flags;
+struct store_cache;
+
+struct app {
+	struct config cfg;
+	struct db_pool *pool;
+	struct flags *flags;
+	struct store_cache *stores;
+	char instance[64]; /* "api-<host>-<pid>": who holds a lease */
+};
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * catalog.h — products and their stock. Functions run inside the caller's transaction,
+ * scoped to the store, and never commit.
+ */
+#ifndef TERMINUS_CATALOG_H
+#define TERMINUS_CATALOG_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include "err.h"
+
+struct db_conn;
+struct store_ref;
+
+struct product_input {
+	const char *sku;
+	const char *name;
+	const char *description;
+	long long price_cents;
+	long long inventory;
+};
+
+/* *out is the new product (201). 409 sku_exists. */
+bool catalog_create(struct db_conn *c, const struct store_ref *store,
+                    const struct product_input *in, json_t **out, struct err *e) MUST_CHECK;
+/* *out NULL and true when there is no such product in this store. */
+bool catalog_get(struct db_conn *c, const struct store_ref *store, const char *product_id,
+                 json_t **out, struct err *e) MUST_CHECK;
+bool catalog_list(struct db_conn *c, const struct store_ref *store, long long cursor, int limit,
+                  json_t **out, struct err *e) MUST_CHECK;
+/* Adds delta (may be negative) with a reason to the ledger. 404 not_found; 409
+ * insufficient_inventory when stock would go below zero. */
+bool catalog_adjust(struct db_conn *c, const struct store_ref *store, const char *product_id,
+                    long long delta, const char *reason, json_t **out, struct err *e) MUST_CHECK;
+
+#endif

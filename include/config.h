@@ -1,0 +1,34 @@
+/*
+ * config.h — process configuration from the environment, described by one declarative table
+ * in config.c (name, type, default, bounds, description). config_load() validates every
+ * variable at start-up; a bad value stops the process with a message naming the variable.
+ */
+#ifndef TERMINUS_CONFIG_H
+#define TERMINUS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "err.h"
+#include "log.h"
+
+struct config {
+	char database_url[1024];
+	char listen_host[64];
+	int listen_port;
+	char operator_key[256]; /* "" = operator endpoints answer 401 */
+	int worker_concurrency;
+	enum log_level log_level;
+	int retry_base_ms;
+	int max_attempts;
+	int http_threads;
+	int db_pool_size;
+	char metrics_host[64];
+	int metrics_port;
+};
+
+/* Reads and validates every variable. On failure e names the variable. */
+bool config_load(struct config *c, struct err *e) MUST_CHECK;
+/* Prints the table (name, default, description) for --help. */
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * constants.h — every limit of the service, in one place, named. Change a limit here and
+ * the docs (docs/architecture.md "Limits") in the same commit.
+ */
+#ifndef TERMINUS_CONSTANTS_H
+#define TERMINUS_CONSTANTS_H
+
+/* HTTP */
+#define HTTP_MAX_BODY_BYTES       (64 * 1024) /* larger bodies are 413 */
+#define HTTP_CONNECTION_TIMEOUT_S 20 /* idle keep-alive connections are closed after this */
+#define HTTP_CONNECTION_MEMORY    (64 * 1024) /* MHD per-connection pool (headers + read buffer) */
+#define HTTP_CONNECTION_LIMIT     1024
+#define HTTP_LISTEN_BACKLOG       1024
+#define HTTP_SHUTDOWN_GRACE_MS    10000 /* SIGTERM: wait this long for in-flight requests */
+#define REQUEST_ID_MAX            64
+
+/* Lists */
+#define LIST_LIMIT_DEFAULT 20
+#define LIST_LIMIT_MAX     100
+
+/* Stores */
+#define STORE_SLUG_MIN 3
+#define STORE_SLUG_MAX 40
+#define STORE_NAME_MAX 200
+
+/* Products and orders */
+#define SKU_MAX                 64
+#define PRODUCT_NAME_MAX        200
+#define PRODUCT_DESCRIPTION_MAX 2000
+#define PRICE_CENTS_MAX         1000000000LL /* 10 million units of currency */
+#define INVENTORY_MAX           1000000000LL
+#define INVENTORY_REASON_MAX    200
+#define ORDER_ITEMS_MAX         100
+#define ORDER_QUANTITY_MAX      10000
+#define EMAIL_MAX               254
+#define PAYMENT_TOKEN_MAX       255
+
+/* Idempotency */
+#define IDEMPOTENCY_KEY_MAX       255
+#define IDEMPOTENCY_TTL_HOURS     24
+#define IDEMPOTENCY_LEASE_S       30 /* an in-flight key whose owner vanished frees after this */
+#define IDEMPOTENCY_RETRY_AFTER_S 1
+
+/* Database */
+#define DB_STATEMENT_TIMEOUT_MS 5000
+#define DB_LOCK_TIMEOUT_MS      2000
+#define DB_IDLE_TX_TIMEOUT_MS   15000
+#define DB_CONNECT_TIMEOUT_S    2
+#define DB_ACQUIRE_TIMEOUT_MS   2000 /* pool exhausted for this long: 503 */
+#define DB_RECONNECT_BACKOFF_MS 500  /* after a failed connect, fail fast for this long */
+#define DB_MAX_STATEMENTS       256  /* prepared statements per connection */
+#define DB_TX_RETRIES           3    /* serialization failure / deadlock retries */
+#define DB_RETRY_AFTER_S        1
+
+/* Flags */
+#define FLAG_POLL_MS 500 /* version poll when no NOTIFY arrived */
+
+/* Outbox */
+#define OUTBOX_LEASE_S 30 /* a claim another worker may take over after this */
+
+/* Auth */
+#define OPERATOR_KEY_MIN 32
+
+#endif

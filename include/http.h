@@ -1,0 +1,84 @@
+/*
+ * http.h — the request as handlers see it, and the only way to answer one.
+ *
+ * The server (http_server.c) accumulates the body (64 KiB cap), checks the content type and the
+ * framing, assigns the request id, and calls api_dispatch() once the whole request is in. A
+ * handler answers exactly once through reply_*(); the server queues the response, adds
+ * X-Request-Id, and writes the one access-log line.
+ */
+#ifndef TERMINUS_HTTP_H
+#define TERMINUS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#include "constants.h"
+#include "err.h"
+#include "router.h"
+
+struct app;
+struct db_conn;
+struct MHD_Connection;
+struct MHD_Response;
+
+enum principal { PRINCIPAL_NONE, PRINCIPAL_OPERATOR, PRINCIPAL_STORE_ADMIN };
+
+struct store_ref {
+	char id[37];
+	char slug[STORE_SLUG_MAX + 1];
+	char currency[4];
+};
+
+struct request {
+	struct app *app;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	char request_id[REQUEST_ID_MAX + 1];
+	const char *route; /* the matched pattern, for logs and metrics; NULL if none */
+	struct route_params params;
+
+	char *body; /* NUL-terminated copy of the body (may contain NULs before len) */
+	size_t body_len;
+
+	struct db_conn *db; /* acquired on first use (api_db), released after the handler */
+
+	enum principal principal;
+	char principal_store[37]; /* the store a store admin key belongs to */
+	char actor[64];           /* "operator" or "key:<key id>" for audit trails */
+	struct store_ref store;   /* resolved {store} of the path, when the route has one */
+
+	/* The answer (owned by the server once set). */
+	int status;
+	struct MHD_Response *response;
+};
+
+/* Borrowed header / query argument, or NULL. */
+const char *req_header(struct request *req, const char *name);
+const char *req_query(struct request *req, const char *name);
+
+/* Answer with a JSON body (stolen). */
+void reply_json(struct request *req, int status, json_t *body);
+/* Answer with a ready-made body (copied); replayed adds Idempotent-Replayed: true. */
+void reply_text(struct request *req, int status, const char *body, size_t len, bool replayed);
+/* Answer with the error envelope; 500s are logged and answered without internal detail. */
+void reply_error(struct request *req, const struct err *e);
+/* The error envelope as text (caller frees), exactly as reply_error would send it. */
+char *error_body(const char *request_id, const struct err *e);
+
+/* Adds a header to the answer already set. */
+void reply_add_header(struct request *req, const char *name, const char *value);
+/* Parses ?limit= and ?cursor= (a positive integer as text). */
+bool req_list_params(struct request *req, int *limit, long long *cursor, struct err *e) MUST_CHECK;
+
+/* Server lifecycle (http_server.c). */
+struct http_server;
+struct http_server *http_server_start(struct app *app, struct err *e);
+/* Stops accepting, waits for in-flight requests up to HTTP_SHUTDOWN_GRACE_MS, stops. */
+void http_server_stop(struct http_server *s);
+
+/* The router and auth in front of the handlers (api.c). */
+void api_dispatch(struct request *req);
+
+#endif

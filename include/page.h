@@ -1,0 +1,21 @@
+/*
+ * page.h — keyset pagination shared by every list endpoint.
+ *
+ * Lists are ordered by an identity column (seq); the cursor is the seq of the last row of a page
+ * and the next page asks for rows past it. A query fetches limit + 1 rows: the extra row only
+ * says that there is a next page.
+ */
+#ifndef TERMINUS_PAGE_H
+#define TERMINUS_PAGE_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+typedef json_t *(*page_row_fn)(const PGresult *r, int row);
+
+/* Formats the cursor and limit + 1 as statement parameters. */
+void page_args(long long cursor, int limit, char cur[24], char lim[16]);
+/* New {"data":[row(0..limit-1)],"next_cursor":string|null}; cursor_col holds seq. */
+json_t *page_json(const PGresult *r, int limit, int cursor_col, page_row_fn row);
+
+#endif

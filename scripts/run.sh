@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make run: a private PostgreSQL under .terminus/ (unless TERMINUS_DATABASE_URL is set),
+# migrations, demo data, the API and one worker. Ctrl-C stops everything cleanly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=.terminus
+mkdir -p "$state"
+
+own_pg=0
+if [ -z "${TERMINUS_DATABASE_URL:-}" ]; then
+	export TERMINUS_DATABASE_URL=$(scripts/pg.sh start "$state/pg")
+	own_pg=1
+fi
+if [ -z "${TERMINUS_OPERATOR_KEY:-}" ]; then
+	[ -s "$state/operator_key" ] ||
+		head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/operator_key"
+	export TERMINUS_OPERATOR_KEY="op_$(cat "$state/operator_key")"
+fi
+export TERMINUS_LISTEN=${TERMINUS_LISTEN:-127.0.0.1:8080}
+
+api_pid=
+worker_pid=
+stop() {
+	trap - INT TERM EXIT
+	echo
+	echo "stopping..."
+	[ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null || true
+	[ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null || true
+	wait 2>/dev/null || true
+	[ "$own_pg" = 1 ] && scripts/pg.sh stop "$state/pg"
+	echo "stopped."
+}
+trap stop INT TERM EXIT
+
+bin/terminus-api migrate
+bin/terminus-api seed-demo | tee -a "$state/seed.log"
+bin/terminus-api serve 2>>"$state/api.log" &
+api_pid=$!
+bin/terminus-worker 2>>"$state/worker.log" &
+worker_pid=$!
+
+for _ in $(seq 1 100); do
+	curl -fsS "http://$TERMINUS_LISTEN/readyz" >/dev/null 2>&1 && break
+	kill -0 "$api_pid" 2>/dev/null || { echo "terminus-api failed to start; see $state/api.log" >&2; exit 1; }
+	sleep 0.1
+done
+
+cat <<MSG
+
+  Terminus is running.
+    API           http://$TERMINUS_LISTEN   (try: curl http://$TERMINUS_LISTEN/v1/stores)
+    operator key  $TERMINUS_OPERATOR_KEY
+    database      $TERMINUS_DATABASE_URL
+    logs          $state/api.log  $state/worker.log  (JSON lines)
+    store keys    printed above when the demo stores were first created (also in $state/seed.log)
+
+  Ctrl-C stops the API, the worker and the private database.
+MSG
+wait -n "$api_pid" "$worker_pid" || true
+echo "a process exited; see $state/*.log" >&2

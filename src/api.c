@@ -1,0 +1,225 @@
+/*
+ * api.c — the route table and what stands in front of every handler: method and path
+ * matching (404 / 405), authentication (401), store resolution (404) and authorization (403).
+ *
+ * Order of checks, chosen so that answers leak nothing: credentials first (a caller without them
+ * learns nothing about which stores exist), then the store, then whether these credentials may
+ * act on it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "auth.h"
+#include "db.h"
+#include "log.h"
+#include "stores.h"
+#include "banned.h"
+
+enum access { ACCESS_PUBLIC, ACCESS_STORE_ADMIN, ACCESS_OPERATOR };
+
+struct api_route {
+	const char *method;
+	const char *pattern;
+	enum access access;
+	void (*handler)(struct request *req);
+};
+
+static const struct api_route routes[] = {
+        {"GET", "/healthz", ACCESS_PUBLIC, api_healthz},
+        {"GET", "/readyz", ACCESS_PUBLIC, api_readyz},
+        {"POST", "/v1/stores", ACCESS_OPERATOR, api_stores_create},
+        {"GET", "/v1/stores", ACCESS_PUBLIC, api_stores_list},
+        {"GET", "/v1/stores/{store}/products", ACCESS_PUBLIC, api_products_list},
+        {"POST", "/v1/stores/{store}/products", ACCESS_STORE_ADMIN, api_products_create},
+        {"GET", "/v1/stores/{store}/products/{id}", ACCESS_PUBLIC, api_products_get},
+        {"POST", "/v1/stores/{store}/products/{id}/inventory", ACCESS_STORE_ADMIN,
+         api_inventory_adjust},
+        {"POST", "/v1/stores/{store}/orders", ACCESS_PUBLIC, api_orders_create},
+        {"GET", "/v1/stores/{store}/orders", ACCESS_STORE_ADMIN, api_orders_list},
+        {"GET", "/v1/stores/{store}/orders/{id}", ACCESS_PUBLIC, api_orders_get},
+        {"POST", "/v1/stores/{store}/orders/{id}/checkout", ACCESS_PUBLIC, api_orders_checkout},
+        {"GET", "/v1/stores/{store}/flags", ACCESS_STORE_ADMIN, api_flags_list},
+        {"PUT", "/v1/stores/{store}/flags/{key}", ACCESS_STORE_ADMIN, api_flags_put},
+        {"GET", "/v1/stores/{store}/flags/{key}/history", ACCESS_STORE_ADMIN, api_flags_history},
+};
+
+struct db_conn *api_db(struct request *req, struct err *e)
+{
+	if (req->db == NULL)
+		req->db = db_acquire(req->app->pool, e);
+	return req->db;
+}
+
+struct db_conn *api_begin(struct request *req, struct err *e)
+{
+	struct db_conn *c = api_db(req, e);
+
+	if (c == NULL || !db_begin(c, req->store.id, false, e))
+		return NULL;
+	return c;
+}
+
+void api_commit_reply(struct request *req, struct db_conn *c, int status, json_t *body,
+                      struct err *e)
+{
+	if (!db_commit(c, e)) {
+		json_decref(body);
+		api_fail(req, e);
+		return;
+	}
+	reply_json(req, status, body);
+}
+
+void api_rollback_fail(struct request *req, struct db_conn *c, struct err *e)
+{
+	if (c != NULL)
+		db_rollback(c);
+	api_fail(req, e);
+}
+
+void api_fail(struct request *req, struct err *e)
+{
+	reply_error(req, e);
+	err_release(e);
+}
+
+json_t *api_body(struct request *req, const struct jsonv_field *fields, size_t nfields)
+{
+	struct err e = ERR_INIT;
+	json_t *body = jsonv_parse_object(req->body, req->body_len, &e);
+
+	if (body == NULL || !jsonv_check(body, fields, nfields, "", &e)) {
+		json_decref(body);
+		api_fail(req, &e);
+		return NULL;
+	}
+	return body;
+}
+
+bool api_uuid_param(struct request *req, const char *name, char out[37])
+{
+	const char *v = router_param(&req->params, name);
+	struct err e = ERR_INIT;
+
+	if (v != NULL && jsonv_is_uuid(v)) {
+		jsonv_uuid_lower(v, out);
+		return true;
+	}
+	err_set(&e, 404, "not_found", "no such resource");
+	api_fail(req, &e);
+	return false;
+}
+
+/* Sets req->principal from the Authorization header; unknown credentials leave NONE. */
+static bool authenticate(struct request *req, struct err *e)
+{
+	const char *token = auth_bearer(req_header(req, "Authorization"));
+	char key_id[AUTH_KEY_ID_LEN + 1];
+	unsigned char hash[AUTH_HASH_LEN];
+	struct db_conn *c;
+
+	req->principal = PRINCIPAL_NONE;
+	if (token == NULL)
+		return true;
+	if (auth_operator_matches(req->app->cfg.operator_key, token)) {
+		req->principal = PRINCIPAL_OPERATOR;
+		snprintf(req->actor, sizeof(req->actor), "operator");
+		return true;
+	}
+	if (!auth_key_parse(token, key_id, hash))
+		return true;
+	if ((c = api_db(req, e)) == NULL)
+		return false;
+	if (!auth_store_key_check(c, key_id, hash, req->principal_store, e))
+		return false;
+	if (req->principal_store[0] != '\0') {
+		req->principal = PRINCIPAL_STORE_ADMIN;
+		snprintf(req->actor, sizeof(req->actor), "key:%s", key_id);
+	}
+	return true;
+}
+
+static bool authorize(struct request *req, const struct api_route *route, struct err *e)
+{
+	const char *slug = router_param(&req->params, "store");
+
+	if (route->access != ACCESS_PUBLIC) {
+		if (!authenticate(req, e))
+			return false;
+		if (req->principal == PRINCIPAL_NONE) {
+			err_set(e, 401, "unauthorized", "missing or unknown credentials");
+			return false;
+		}
+	}
+	if (slug != NULL) {
+		struct db_conn *c = api_db(req, e);
+		bool found = false;
+
+		if (c == NULL || !stores_resolve(req->app->stores, c, slug, &req->store, &found, e))
+			return false;
+		if (!found) {
+			err_set(e, 404, "not_found", "no store %s", slug);
+			return false;
+		}
+	}
+	if (route->access == ACCESS_OPERATOR && req->principal != PRINCIPAL_OPERATOR) {
+		err_set(e, 403, "forbidden", "this route is for the platform operator");
+		return false;
+	}
+	if (route->access == ACCESS_STORE_ADMIN && req->principal == PRINCIPAL_STORE_ADMIN &&
+	    strcmp(req->principal_store, req->store.id) != 0) {
+		err_set(e, 403, "forbidden", "these credentials belong to another store");
+		return false;
+	}
+	return true;
+}
+
+void api_dispatch(struct request *req)
+{
+	const struct api_route *route = NULL;
+	struct route_params params;
+	struct err e = ERR_INIT;
+	struct log_ctx ctx = {req->request_id, NULL, NULL, NULL};
+	char allow[64] = "";
+
+	log_ctx_set(&ctx);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!router_match(routes[i].pattern, req->path, &params))
+			continue;
+		if (strcmp(routes[i].method, req->method) == 0) {
+			route = &routes[i];
+			req->params = params;
+			break;
+		}
+		snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+		         allow[0] != '\0' ? ", " : "", routes[i].method);
+	}
+	if (route == NULL) {
+		if (allow[0] != '\0') {
+			err_set(&e, 405, "method_not_allowed", "%s is not allowed here; use %s",
+			        req->method, allow);
+			api_fail(req, &e);
+			reply_add_header(req, "Allow", allow);
+		} else {
+			err_set(&e, 404, "not_found", "no route for %s", req->path);
+			api_fail(req, &e);
+		}
+		goto out;
+	}
+	req->route = route->pattern;
+	if (!authorize(req, route, &e)) {
+		api_fail(req, &e);
+		goto out;
+	}
+	ctx.store = req->store.slug;
+	log_ctx_set(&ctx);
+	route->handler(req);
+out:
+	if (req->db != NULL) {
+		db_release(req->app->pool, req->db);
+		req->db = NULL;
+	}
+	log_ctx_clear();
+}

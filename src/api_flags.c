@@ -1,0 +1,84 @@
+/*
+ * api_flags.c — a store's feature flags: effective values, audited changes, history.
+ */
+#include "api.h"
+#include "app.h"
+#include "db.h"
+#include "flags.h"
+#include "banned.h"
+
+void api_flags_list(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c;
+	json_t *list;
+
+	if ((c = api_begin(req, &e)) == NULL || !flags_list_json(c, req->store.id, &list, &e)) {
+		api_rollback_fail(req, c, &e);
+		return;
+	}
+	api_commit_reply(req, c, 200, json_pack("{s:o}", "data", list), &e);
+}
+
+static bool flag_param(struct request *req, enum flag_id *id)
+{
+	const char *key = router_param(&req->params, "key");
+	struct err e = ERR_INIT;
+
+	if (key != NULL && flags_lookup_key(key, id))
+		return true;
+	err_set(&e, 404, "not_found", "no flag %s", key != NULL ? key : "");
+	api_fail(req, &e);
+	return false;
+}
+
+static const struct jsonv_field flag_fields[] = {
+        {"enabled", JV_BOOL, true, 0, 0},
+        {"rollout_percent", JV_INTEGER, false, 0, 100},
+};
+
+void api_flags_put(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c;
+	enum flag_id id;
+	json_t *body, *out;
+
+	if (!flag_param(req, &id))
+		return;
+	body = api_body(req, flag_fields, sizeof(flag_fields) / sizeof(flag_fields[0]));
+	if (body == NULL)
+		return;
+	if ((c = api_begin(req, &e)) == NULL ||
+	    !flags_set(c, req->store.id, id, jsonv_bool(body, "enabled", false),
+	               (int)jsonv_int(body, "rollout_percent", 100), req->actor, &out, &e)) {
+		api_rollback_fail(req, c, &e);
+	} else if (!db_commit(c, &e)) {
+		json_decref(out);
+		api_fail(req, &e);
+	} else {
+		/* This process sees its own change at once; the others within FLAG_POLL_MS. */
+		flags_invalidate(req->app->flags);
+		reply_json(req, 200, out);
+	}
+	json_decref(body);
+}
+
+void api_flags_history(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c = NULL;
+	enum flag_id id;
+	json_t *out;
+	int limit;
+	long long cursor;
+
+	if (!flag_param(req, &id))
+		return;
+	if (!req_list_params(req, &limit, &cursor, &e) || (c = api_begin(req, &e)) == NULL ||
+	    !flags_history_json(c, req->store.id, id, cursor, limit, &out, &e)) {
+		api_rollback_fail(req, c, &e);
+		return;
+	}
+	api_commit_reply(req, c, 200, out, &e);
+}

@@ -1,0 +1,85 @@
+/*
+ * api_system.c — health, readiness and the store registry.
+ */
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "constants.h"
+#include "db.h"
+#include "migrate.h"
+#include "stores.h"
+#include "banned.h"
+
+void api_healthz(struct request *req)
+{
+	reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void api_readyz(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c = api_db(req, &e);
+	bool current = false;
+
+	if (c == NULL || !migrate_is_current(c, &current, &e)) {
+		api_fail(req, &e);
+		return;
+	}
+	if (!current) {
+		err_set(&e, 503, "not_ready", "database migrations are not current");
+		e.retry_after = 1;
+		api_fail(req, &e);
+		return;
+	}
+	reply_json(req, 200,
+	           json_pack("{s:s, s:i}", "status", "ready", "schema_version",
+	                     migrate_latest_version()));
+}
+
+static const struct jsonv_field store_fields[] = {
+        {"slug", JV_STRING, true, STORE_SLUG_MIN, STORE_SLUG_MAX},
+        {"name", JV_STRING, true, 1, STORE_NAME_MAX},
+        {"currency", JV_STRING, true, 3, 3},
+};
+
+void api_stores_create(struct request *req)
+{
+	json_t *body = api_body(req, store_fields, sizeof(store_fields) / sizeof(store_fields[0]));
+	struct err e = ERR_INIT;
+	struct db_conn *c;
+	json_t *out = NULL;
+
+	if (body == NULL)
+		return;
+	if (!stores_slug_valid(jsonv_str(body, "slug"))) {
+		err_field(&e, "invalid_value", "slug",
+		          "slug must be 3 to 40 characters of a-z, 0-9 and -");
+	} else if (!stores_currency_valid(jsonv_str(body, "currency"))) {
+		err_field(&e, "invalid_value", "currency",
+		          "currency must be an ISO 4217 code such as EUR");
+	} else if ((c = api_db(req, &e)) != NULL &&
+	           stores_create(c, jsonv_str(body, "slug"), jsonv_str(body, "name"),
+	                         jsonv_str(body, "currency"), &out, &e)) {
+		reply_json(req, 201, out);
+	}
+	if (e.status != 0)
+		api_fail(req, &e);
+	json_decref(body);
+}
+
+void api_stores_list(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c;
+	json_t *out;
+	int limit;
+	long long cursor;
+
+	if (!req_list_params(req, &limit, &cursor, &e) || (c = api_db(req, &e)) == NULL ||
+	    !stores_list(c, cursor, limit, &out, &e)) {
+		api_fail(req, &e);
+		return;
+	}
+	reply_json(req, 200, out);
+}

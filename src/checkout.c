@@ -1,0 +1,379 @@
+/*
+ * checkout.c — idempotent checkout that never oversells (see checkout.h for the steps).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uuid/uuid.h>
+
+#include "app.h"
+#include "checkout.h"
+#include "constants.h"
+#include "db.h"
+#include "events.h"
+#include "flags.h"
+#include "http.h"
+#include "idem.h"
+#include "log.h"
+#include "orders.h"
+#include "outbox.h"
+#include "provider.h"
+#include "banned.h"
+
+enum tx_result {
+	TX_COMMITTED, /* effects committed (async: with the answer) */
+	TX_DECIDED,   /* a stored outcome without effects (402, 409) */
+	TX_NOT_FOUND, /* no such order in this store */
+	TX_RESUME,    /* this key already checked the order out; answer from its state */
+	TX_ERROR,
+};
+
+struct tx_state {
+	bool async;
+	char event_id[37];
+	char payment_id[37];
+	long long amount;
+	json_t *payload; /* PaymentAuthorized payload, owned */
+	int status;      /* the answer, when decided */
+	char *body;      /* owned */
+};
+
+static struct db_stmt st_lock =
+        DB_STMT("checkout_lock", "SELECT status, total_cents, currency, checkout_key "
+                                 "FROM orders WHERE id = $1 AND store_id = $2 FOR UPDATE");
+
+static struct db_stmt st_authorize = DB_STMT(
+        "checkout_authorize",
+        "WITH p AS (INSERT INTO payments (id, order_id, store_id, status, amount_cents, currency, "
+        "                                 token_hint) "
+        "           VALUES ($3, $1, $2, 'authorized', $4, $5, $6) RETURNING id), "
+        "o AS (UPDATE orders SET status = 'payment_authorized', checkout_key = $7, "
+        "             checkout_path = $8, updated_at = now() "
+        "      WHERE id = $1 AND store_id = $2 AND status = 'pending' RETURNING id), "
+        "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason) "
+        "      SELECT id, $2, 'pending', 'payment_authorized', 'checkout' FROM o) "
+        "SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM p)");
+
+/* Takes every line's stock or reports the first line that cannot be served. The UPDATE's
+ * condition is re-checked against the newest row version when it waited for a concurrent
+ * buyer (READ COMMITTED), so stock is never read-then-written. */
+static struct db_stmt st_take_stock = DB_STMT(
+        "checkout_take_stock",
+        "WITH l AS (SELECT product_id, quantity, line_no FROM order_items "
+        "           WHERE order_id = $1 AND store_id = $2), "
+        "d AS (UPDATE inventory i SET available = i.available - l.quantity FROM l "
+        "      WHERE i.product_id = l.product_id AND i.store_id = $2 "
+        "        AND i.available >= l.quantity "
+        "      RETURNING i.product_id, l.quantity), "
+        "m AS (INSERT INTO inventory_movements (store_id, product_id, delta, reason, order_id) "
+        "      SELECT $2, product_id, -quantity, 'checkout', $1 FROM d), "
+        "f AS (SELECT l.product_id, l.quantity, i.available FROM l "
+        "      JOIN inventory i ON i.product_id = l.product_id "
+        "      WHERE NOT EXISTS (SELECT 1 FROM d WHERE d.product_id = l.product_id) "
+        "      ORDER BY l.line_no LIMIT 1) "
+        "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM l), "
+        "       f.product_id, f.quantity, f.available FROM (SELECT 1) AS one LEFT JOIN f ON true");
+
+static void decide(struct tx_state *st, const char *request_id, struct err *decision)
+{
+	st->status = decision->status;
+	st->body = error_body(request_id, decision);
+}
+
+static char *render_order(struct db_conn *c, const char *store_id, const char *order_id,
+                          struct err *e)
+{
+	json_t *order = NULL;
+	char *text;
+
+	if (!orders_get(c, store_id, order_id, &order, e))
+		return NULL;
+	if (order == NULL) {
+		err_internal(e, "order %s vanished", order_id);
+		return NULL;
+	}
+	text = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(order);
+	if (text == NULL)
+		abort();
+	return text;
+}
+
+static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
+                                  const struct checkout_input *in, struct tx_state *st,
+                                  struct err *e)
+{
+	const char *store_id = in->store->id;
+	struct err decision = ERR_INIT;
+	char amount[24], status[32];
+	uuid_t u;
+	PGresult *r = NULL;
+	bool ok;
+
+	if (!db_begin(c, store_id, false, e))
+		return TX_ERROR;
+	r = db_exec(c, &st_lock, DB_PARAMS(in->order_id, store_id), e);
+	if (r == NULL)
+		goto error;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		db_rollback(c);
+		return TX_NOT_FOUND;
+	}
+	snprintf(status, sizeof(status), "%s", db_get(r, 0, 0));
+	st->amount = db_get_ll(r, 0, 1);
+	if (strcmp(status, "pending") != 0) {
+		const char *key = db_get(r, 0, 3);
+		bool mine = key != NULL && strcmp(key, in->idempotency_key) == 0;
+
+		PQclear(r);
+		db_rollback(c);
+		if (mine)
+			return TX_RESUME;
+		err_set(&decision, 409, "order_not_pending", "the order is %s, not pending",
+		        status);
+		err_detail(&decision, "status", json_string(status));
+		decide(st, in->request_id, &decision);
+		err_release(&decision);
+		return TX_DECIDED;
+	}
+	PQclear(r);
+	r = NULL;
+
+	if (!provider_authorize(in->payment_token, st->amount)) {
+		db_rollback(c);
+		err_set(&decision, 402, "payment_declined",
+		        "the payment provider declined the token");
+		decide(st, in->request_id, &decision);
+		err_release(&decision);
+		return TX_DECIDED;
+	}
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, st->payment_id);
+	snprintf(amount, sizeof(amount), "%lld", st->amount);
+	r = db_exec(c, &st_authorize,
+	            DB_PARAMS(in->order_id, store_id, st->payment_id, amount, in->store->currency,
+	                      "tok_…", in->idempotency_key, st->async ? "async" : "sync"),
+	            e);
+	if (r == NULL)
+		goto error;
+	PQclear(r);
+	r = NULL;
+	st->payload = json_pack("{s:s, s:s, s:I}", "order_id", in->order_id, "payment_id",
+	                        st->payment_id, "amount_cents", (json_int_t)st->amount);
+	/* Sync: the event is born leased to this process, so no worker takes it while the
+	 * request runs the handler; if this process dies, the lease lapses and a worker does. */
+	if (!outbox_insert(c, store_id, EVENT_PAYMENT_AUTHORIZED, in->order_id, st->payload,
+	                   st->async ? NULL : app->instance, in->traceparent, st->event_id, e))
+		goto error;
+
+	r = db_exec(c, &st_take_stock, DB_PARAMS(in->order_id, store_id), e);
+	if (r == NULL)
+		goto error;
+	if (db_get_ll(r, 0, 0) != db_get_ll(r, 0, 1)) {
+		err_set(&decision, 409, "insufficient_inventory",
+		        "not enough stock for every line of the order");
+		err_detail(&decision, "product_id", json_string(db_get(r, 0, 2)));
+		err_detail(&decision, "requested", json_integer(db_get_ll(r, 0, 3)));
+		err_detail(&decision, "available", json_integer(db_get_ll(r, 0, 4)));
+		PQclear(r);
+		db_rollback(c);
+		decide(st, in->request_id, &decision);
+		err_release(&decision);
+		return TX_DECIDED;
+	}
+	PQclear(r);
+	r = NULL;
+
+	if (st->async) {
+		st->status = 202;
+		st->body = render_order(c, store_id, in->order_id, e);
+		if (st->body == NULL)
+			goto error;
+		if (!idem_complete(c, store_id, in->idempotency_key, 202, st->body, e))
+			goto error;
+	}
+	ok = db_commit(c, e);
+	return ok ? TX_COMMITTED : TX_ERROR;
+error:
+	PQclear(r);
+	db_rollback(c);
+	free(st->body);
+	st->body = NULL;
+	return TX_ERROR;
+}
+
+struct sync_hook {
+	const struct checkout_input *in;
+	char *body; /* the 200 answer, stored with the key */
+};
+
+/* Runs inside the handler's transaction: the answer commits with the confirmation. */
+static bool sync_hook(struct db_conn *c, void *arg, struct err *e)
+{
+	struct sync_hook *h = arg;
+
+	h->body = render_order(c, h->in->store->id, h->in->order_id, e);
+	if (h->body == NULL)
+		return false;
+	return idem_complete(c, h->in->store->id, h->in->idempotency_key, 200, h->body, e);
+}
+
+/* Answers from the order's current state and stores that answer: 200 once confirmed, 202 while
+ * a worker still has to finish it. */
+static bool answer_from_state(struct db_conn *c, const struct checkout_input *in,
+                              struct checkout_answer *out, struct err *e)
+{
+	json_t *order = NULL;
+	const char *status;
+
+	if (!db_begin(c, in->store->id, false, e))
+		return false;
+	if (!orders_get(c, in->store->id, in->order_id, &order, e) || order == NULL)
+		goto fail;
+	status = json_string_value(json_object_get(order, "status"));
+	out->status = strcmp(status, "confirmed") == 0 ? 200 : 202;
+	out->body = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(order);
+	order = NULL;
+	if (out->body == NULL)
+		abort();
+	if (!idem_complete(c, in->store->id, in->idempotency_key, out->status, out->body, e))
+		goto fail;
+	return db_commit(c, e);
+fail:
+	if (order == NULL && e->status == 0)
+		err_internal(e, "order %s vanished", in->order_id);
+	json_decref(order);
+	free(out->body);
+	out->body = NULL;
+	db_rollback(c);
+	return false;
+}
+
+static bool run_sync_handler(struct app *app, struct db_conn *c, const struct checkout_input *in,
+                             struct tx_state *st, struct checkout_answer *out, struct err *e)
+{
+	struct events_env env = {app->flags, app->instance, app->cfg.retry_base_ms,
+	                         app->cfg.max_attempts};
+	struct outbox_event ev;
+	struct sync_hook hook = {in, NULL};
+	enum events_outcome outcome;
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.id, sizeof(ev.id), "%s", st->event_id);
+	snprintf(ev.store_id, sizeof(ev.store_id), "%s", in->store->id);
+	snprintf(ev.type, sizeof(ev.type), "%s", EVENT_PAYMENT_AUTHORIZED);
+	snprintf(ev.aggregate_id, sizeof(ev.aggregate_id), "%s", in->order_id);
+	ev.payload = st->payload; /* borrowed */
+	if (!events_run(&env, c, &ev, sync_hook, &hook, &outcome, e)) {
+		free(hook.body);
+		return false;
+	}
+	if (outcome == EVENTS_DONE) {
+		out->status = 200;
+		out->body = hook.body;
+		return true;
+	}
+	free(hook.body);
+	/* The handler failed (and was scheduled for a worker) or lost its lease: the order is
+	 * accepted and will be finished asynchronously; say so honestly. */
+	return answer_from_state(c, in, out, e);
+}
+
+bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_input *in,
+                      struct checkout_answer *out, struct err *e)
+{
+	struct idem_result ir;
+	struct tx_state st;
+	enum tx_result res = TX_ERROR;
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	memset(&st, 0, sizeof(st));
+	if (!idem_begin(c, in->store->id, in->idempotency_key, in->fingerprint, &ir, e))
+		return false;
+	switch (ir.state) {
+	case IDEM_REPLAY:
+		out->status = ir.status;
+		out->body = ir.body;
+		out->replayed = true;
+		return true;
+	case IDEM_MISMATCH:
+		err_set(e, 422, "idempotency_key_reused",
+		        "this idempotency key was used for a different request");
+		return false;
+	case IDEM_IN_FLIGHT:
+		err_set(e, 409, "idempotency_key_in_use",
+		        "a request with this idempotency key is still in progress");
+		e->retry_after = IDEMPOTENCY_RETRY_AFTER_S;
+		return false;
+	case IDEM_OWNED:
+		break;
+	}
+
+	/* The path is decided once per order (stable hash of the order id) and stored with it. */
+	if (!flags_on(app->flags, c, in->store->id, FLAG_CHECKOUT_ASYNC, in->order_id, &st.async,
+	              e))
+		goto release;
+	for (int attempt = 0; attempt <= DB_TX_RETRIES; attempt++) {
+		res = checkout_tx(app, c, in, &st, e);
+		if (res != TX_ERROR || !db_is_retryable(e) || !db_conn_ok(c))
+			break;
+		log_info("checkout transaction retried after %s", e->sqlstate);
+		err_release(e);
+		json_decref(st.payload);
+		st.payload = NULL;
+	}
+
+	switch (res) {
+	case TX_ERROR:
+		goto release;
+	case TX_NOT_FOUND:
+		err_set(e, 404, "not_found", "no order %s in this store", in->order_id);
+		goto release;
+	case TX_DECIDED:
+		/* No effects were committed; store the decision with the key. */
+		if (!db_begin(c, in->store->id, false, e))
+			goto release;
+		if (!idem_complete(c, in->store->id, in->idempotency_key, st.status, st.body, e) ||
+		    !db_commit(c, e)) {
+			db_rollback(c);
+			goto release;
+		}
+		out->status = st.status;
+		out->body = st.body;
+		st.body = NULL;
+		ok = true;
+		break;
+	case TX_RESUME:
+		ok = answer_from_state(c, in, out, e);
+		if (!ok)
+			goto release;
+		break;
+	case TX_COMMITTED:
+		if (st.async) {
+			out->status = st.status;
+			out->body = st.body;
+			st.body = NULL;
+			ok = true;
+		} else {
+			/* Effects are committed: from here the key must not be released, or a retry
+			 * would check out again. On failure it stays in flight until its lease
+			 * lapses; the retry then resumes (TX_RESUME). */
+			ok = run_sync_handler(app, c, in, &st, out, e);
+		}
+		break;
+	}
+	json_decref(st.payload);
+	free(st.body);
+	return ok;
+release:
+	json_decref(st.payload);
+	free(st.body);
+	if (db_conn_ok(c))
+		idem_release(c, in->store->id, in->idempotency_key);
+	return false;
+}

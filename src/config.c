@@ -1,0 +1,172 @@
+/*
+ * config.c — the environment, described once. Every variable the binaries read is a row of
+ * config_vars: its type, default, bounds and meaning. Nothing else in the tree calls getenv()
+ * for configuration.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "constants.h"
+#include "banned.h"
+
+enum var_type { VAR_STRING, VAR_INT, VAR_LOG_LEVEL, VAR_ADDRESS, VAR_SECRET };
+
+struct config_var {
+	const char *name;
+	enum var_type type;
+	const char *dflt; /* NULL: no default */
+	long min, max;    /* VAR_INT bounds; VAR_SECRET minimum length in min */
+	size_t offset;
+	size_t size;    /* strings; VAR_ADDRESS: the host buffer */
+	size_t offset2; /* VAR_ADDRESS: the int port */
+	const char *description;
+};
+
+#define STR(field) offsetof(struct config, field), sizeof(((struct config *)0)->field), 0
+#define ADDR(host, port)                                                                           \
+	offsetof(struct config, host), sizeof(((struct config *)0)->host),                         \
+	        offsetof(struct config, port)
+#define NUM(field) offsetof(struct config, field), 0, 0
+
+static const struct config_var config_vars[] = {
+        {"TERMINUS_DATABASE_URL", VAR_STRING, NULL, 0, 0, STR(database_url),
+         "libpq connection string or URI (required)"},
+        {"TERMINUS_LISTEN", VAR_ADDRESS, "127.0.0.1:8080", 0, 0, ADDR(listen_host, listen_port),
+         "API address host:port"},
+        {"TERMINUS_OPERATOR_KEY", VAR_SECRET, "", OPERATOR_KEY_MIN, 0, STR(operator_key),
+         "operator bearer token, at least 32 characters; unset: operator endpoints answer 401"},
+        {"TERMINUS_WORKER_CONCURRENCY", VAR_INT, "4", 1, 64, NUM(worker_concurrency),
+         "handler threads per worker process"},
+        {"TERMINUS_LOG_LEVEL", VAR_LOG_LEVEL, "info", 0, 0, NUM(log_level),
+         "debug, info, warn or error"},
+        {"TERMINUS_RETRY_BASE_MS", VAR_INT, "1000", 1, 3600000, NUM(retry_base_ms),
+         "first retry delay of a failed event; doubles per attempt, with full jitter"},
+        {"TERMINUS_MAX_ATTEMPTS", VAR_INT, "8", 1, 100, NUM(max_attempts),
+         "attempts before an event is dead"},
+        {"TERMINUS_HTTP_THREADS", VAR_INT, "8", 1, 256, NUM(http_threads),
+         "libmicrohttpd thread pool size"},
+        {"TERMINUS_DB_POOL_SIZE", VAR_INT, "8", 1, 256, NUM(db_pool_size),
+         "database connections shared by the request threads"},
+        {"TERMINUS_METRICS_LISTEN", VAR_ADDRESS, "127.0.0.1:9464", 0, 0,
+         ADDR(metrics_host, metrics_port), "worker metrics address host:port"},
+};
+
+static bool parse_int(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	/* strtol would also take leading blanks and '+': a configuration value is digits only. */
+	if (!((s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && min < 0)))
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+static bool copy_string(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+static bool load_var(struct config *c, const struct config_var *v, const char *value, struct err *e)
+{
+	char *base = (char *)c;
+
+	switch (v->type) {
+	case VAR_STRING:
+		if (!copy_string(base + v->offset, v->size, value)) {
+			err_set(e, 0, "config", "%s: value too long", v->name);
+			return false;
+		}
+		return true;
+	case VAR_SECRET:
+		if (value[0] != '\0' && strlen(value) < (size_t)v->min) {
+			err_set(e, 0, "config", "%s: must be at least %ld characters", v->name,
+			        v->min);
+			return false;
+		}
+		if (!copy_string(base + v->offset, v->size, value)) {
+			err_set(e, 0, "config", "%s: value too long", v->name);
+			return false;
+		}
+		return true;
+	case VAR_INT:
+		if (!parse_int(value, v->min, v->max, (int *)(void *)(base + v->offset))) {
+			err_set(e, 0, "config", "%s: \"%s\" is not an integer in %ld..%ld", v->name,
+			        value, v->min, v->max);
+			return false;
+		}
+		return true;
+	case VAR_LOG_LEVEL:
+		if (!log_parse_level(value, &c->log_level)) {
+			err_set(e, 0, "config", "%s: \"%s\" is not one of debug, info, warn, error",
+			        v->name, value);
+			return false;
+		}
+		return true;
+	case VAR_ADDRESS: {
+		const char *colon = strrchr(value, ':');
+		size_t hostlen;
+
+		if (colon == NULL || colon == value ||
+		    !parse_int(colon + 1, 1, 65535, (int *)(void *)(base + v->offset2))) {
+			err_set(e, 0, "config", "%s: \"%s\" is not host:port", v->name, value);
+			return false;
+		}
+		hostlen = (size_t)(colon - value);
+		if (hostlen >= v->size) {
+			err_set(e, 0, "config", "%s: host too long", v->name);
+			return false;
+		}
+		memcpy(base + v->offset, value, hostlen);
+		(base + v->offset)[hostlen] = '\0';
+		return true;
+	}
+	}
+	return false;
+}
+
+bool config_load(struct config *c, struct err *e)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < sizeof(config_vars) / sizeof(config_vars[0]); i++) {
+		const struct config_var *v = &config_vars[i];
+		const char *value = getenv(v->name);
+
+		if (value == NULL)
+			value = v->dflt;
+		if (value == NULL || (v->dflt == NULL && value[0] == '\0')) {
+			err_set(e, 0, "config", "%s is required", v->name);
+			return false;
+		}
+		if (!load_var(c, v, value, e))
+			return false;
+	}
+	return true;
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out, "Environment:\n");
+	for (size_t i = 0; i < sizeof(config_vars) / sizeof(config_vars[0]); i++) {
+		const struct config_var *v = &config_vars[i];
+
+		fprintf(out, "  %-28s %s%s%s%s\n", v->name, v->description,
+		        v->dflt != NULL && v->dflt[0] != '\0' ? " (default " : "",
+		        v->dflt != NULL && v->dflt[0] != '\0' ? v->dflt : "",
+		        v->dflt != NULL && v->dflt[0] != '\0' ? ")" : "");
+	}
+}

@@ -1,0 +1,450 @@
+/*
+ * http_server.c — libmicrohttpd glue: the only module that builds MHD responses.
+ *
+ * Threading: MHD's internal thread pool with epoll; a request runs to completion on the thread
+ * that read it, blocking on one pooled database connection. Every statement is bounded by
+ * statement_timeout, so a thread is never stuck for long (TECH-NOTES: thread-per-connection was
+ * slower in every run).
+ *
+ * Two libmicrohttpd 0.9.75 traps are handled here: a response queued on the first call (headers
+ * just parsed) turns keep-alive off, so we answer on the last call — except when refusing a
+ * body outright (413 by Content-Length, bad framing), where closing is what we want; and 0.9.75
+ * accepts Content-Length together with Transfer-Encoding (request smuggling), which we reject.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <uuid/uuid.h>
+
+#include "app.h"
+#include "constants.h"
+#include "http.h"
+#include "log.h"
+#include "banned.h"
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct app *app;
+	atomic_int in_flight;
+};
+
+struct req_ctx {
+	struct request req;
+	struct http_server *server;
+	size_t cap;
+	bool too_large;
+	struct timespec start;
+};
+
+const char *req_header(struct request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(struct request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void set_response(struct request *req, int status, char *body, size_t len)
+{
+	struct MHD_Response *r;
+
+	if (req->response != NULL) {
+		/* Answering twice is a programmer error; keep the first answer. */
+		log_error("second reply to one request ignored (status %d)", status);
+		free(body);
+		return;
+	}
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL)
+		abort();
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "X-Request-Id", req->request_id);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	req->status = status;
+	req->response = r;
+}
+
+void reply_json(struct request *req, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	json_decref(body);
+	if (text == NULL)
+		abort();
+	set_response(req, status, text, strlen(text));
+}
+
+void reply_text(struct request *req, int status, const char *body, size_t len, bool replayed)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	set_response(req, status, copy, len);
+	if (replayed && req->response != NULL)
+		MHD_add_response_header(req->response, "Idempotent-Replayed", "true");
+}
+
+char *error_body(const char *request_id, const struct err *e)
+{
+	json_t *details = e->details != NULL ? json_deep_copy(e->details) : json_object();
+	json_t *env;
+	char *text;
+	/* The reason for a 5xx goes to the log, never to the client. */
+	const char *message = e->status >= 500 && e->status != 503
+	                              ? "internal error; the request id identifies it in our logs"
+	                              : e->message;
+
+	env = json_pack("{s:{s:s, s:s, s:s, s:o}}", "error", "code",
+	                e->code != NULL ? e->code : "internal_error", "message", message,
+	                "request_id", request_id, "details", details);
+	text = env != NULL ? json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(env);
+	if (text == NULL) {
+		/* Only reachable if a message were not valid UTF-8; never crash on it. */
+		log_error("error envelope for %s could not be built", e->code);
+		text = strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"error "
+		              "envelope unavailable\",\"request_id\":\"\",\"details\":{}}}");
+		if (text == NULL)
+			abort();
+	}
+	return text;
+}
+
+void reply_error(struct request *req, const struct err *e)
+{
+	int status = e->status != 0 ? e->status : 500;
+	char *text;
+
+	if (status >= 500 && status != 503)
+		log_error("request failed: %s", e->message);
+	text = error_body(req->request_id, e);
+	set_response(req, status, text, strlen(text));
+	if (e->retry_after > 0 && req->response != NULL) {
+		char ra[16];
+
+		snprintf(ra, sizeof(ra), "%d", e->retry_after);
+		MHD_add_response_header(req->response, "Retry-After", ra);
+	}
+}
+
+void reply_add_header(struct request *req, const char *name, const char *value)
+{
+	if (req->response != NULL)
+		MHD_add_response_header(req->response, name, value);
+}
+
+bool req_list_params(struct request *req, int *limit, long long *cursor, struct err *e)
+{
+	const char *l = req_query(req, "limit");
+	const char *c = req_query(req, "cursor");
+	char *end;
+
+	*limit = LIST_LIMIT_DEFAULT;
+	*cursor = 0;
+	if (l != NULL) {
+		long v = strtol(l, &end, 10);
+
+		if (end == l || *end != '\0' || v < 1 || v > LIST_LIMIT_MAX) {
+			err_set(e, 400, "invalid_query", "limit must be an integer from 1 to %d",
+			        LIST_LIMIT_MAX);
+			err_detail(e, "field", json_string("limit"));
+			return false;
+		}
+		*limit = (int)v;
+	}
+	if (c != NULL) {
+		long long v = strtoll(c, &end, 10);
+
+		if (end == c || *end != '\0' || v < 1) {
+			err_set(e, 400, "invalid_query", "cursor is not one this API returned");
+			err_detail(e, "field", json_string("cursor"));
+			return false;
+		}
+		*cursor = v;
+	}
+	return true;
+}
+
+/* ---- request lifecycle -------------------------------------------------------------------- */
+
+static bool sane_request_id(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return false;
+	for (; s[n] != '\0'; n++) {
+		char ch = s[n];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+			return false;
+	}
+	return n >= 1 && n <= REQUEST_ID_MAX;
+}
+
+static void refuse(struct request *req, int status, const char *code, const char *message)
+{
+	struct err e = ERR_INIT;
+
+	err_set(&e, status, code, "%s", message);
+	reply_error(req, &e);
+	err_release(&e);
+}
+
+static bool is_json_content_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static enum MHD_Result queue(struct req_ctx *ctx)
+{
+	struct request *req = &ctx->req;
+	enum MHD_Result ret;
+
+	if (req->response == NULL) {
+		struct err e = ERR_INIT;
+
+		err_internal(&e, "handler for %s %s did not answer", req->method, req->path);
+		reply_error(req, &e);
+		err_release(&e);
+	}
+	ret = MHD_queue_response(req->conn, (unsigned int)req->status, req->response);
+	MHD_destroy_response(req->response);
+	req->response = NULL;
+	return ret;
+}
+
+/* First call: headers are in. Refuse what must be refused before reading any body. */
+static bool check_framing(struct req_ctx *ctx)
+{
+	struct request *req = &ctx->req;
+	const char *te = req_header(req, "Transfer-Encoding");
+	const char *cl = req_header(req, "Content-Length");
+
+	if (te != NULL && cl != NULL) {
+		refuse(req, 400, "bad_request",
+		       "Content-Length together with Transfer-Encoding is not allowed");
+		return false;
+	}
+	if (te != NULL && strcasecmp(te, "chunked") != 0) {
+		refuse(req, 400, "bad_request", "only the chunked transfer coding is supported");
+		return false;
+	}
+	if (cl != NULL) {
+		char *end;
+		unsigned long long n = strtoull(cl, &end, 10);
+
+		if (end == cl || *end != '\0') {
+			refuse(req, 400, "bad_request", "Content-Length is not a number");
+			return false;
+		}
+		if (n > HTTP_MAX_BODY_BYTES) {
+			refuse(req, 413, "payload_too_large", "request body is over 64 KiB");
+			return false;
+		}
+	}
+	return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct req_ctx *ctx = *con_cls;
+
+	(void)version;
+	if (ctx == NULL) {
+		const char *rid;
+
+		ctx = calloc(1, sizeof(*ctx));
+		if (ctx == NULL)
+			abort();
+		clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+		ctx->server = s;
+		ctx->req.app = s->app;
+		ctx->req.conn = conn;
+		ctx->req.method = method;
+		ctx->req.path = url;
+		rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+		if (sane_request_id(rid)) {
+			snprintf(ctx->req.request_id, sizeof(ctx->req.request_id), "%s", rid);
+		} else {
+			uuid_t u;
+
+			uuid_generate_random(u);
+			uuid_unparse_lower(u, ctx->req.request_id);
+		}
+		*con_cls = ctx;
+		atomic_fetch_add(&s->in_flight, 1);
+		if (!check_framing(ctx))
+			return queue(ctx); /* deliberately on the first call: close, read nothing */
+		return MHD_YES;            /* keep-alive: answer on a later call */
+	}
+
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		if (!ctx->too_large && ctx->req.body_len + n > HTTP_MAX_BODY_BYTES)
+			ctx->too_large = true; /* chunked or under-declared: drop the rest */
+		if (!ctx->too_large) {
+			if (ctx->req.body_len + n + 1 > ctx->cap) {
+				size_t cap = ctx->cap == 0 ? 1024 : ctx->cap;
+
+				while (cap < ctx->req.body_len + n + 1)
+					cap *= 2;
+				ctx->req.body = realloc(ctx->req.body, cap);
+				if (ctx->req.body == NULL)
+					abort();
+				ctx->cap = cap;
+			}
+			memcpy(ctx->req.body + ctx->req.body_len, upload_data, n);
+			ctx->req.body_len += n;
+			ctx->req.body[ctx->req.body_len] = '\0';
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	/* Last call: the whole request is in. */
+	if (ctx->too_large) {
+		refuse(&ctx->req, 413, "payload_too_large", "request body is over 64 KiB");
+	} else if (ctx->req.body_len > 0 &&
+	           (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) &&
+	           !is_json_content_type(req_header(&ctx->req, "Content-Type"))) {
+		refuse(&ctx->req, 415, "unsupported_media_type",
+		       "request bodies must be Content-Type: application/json");
+	} else {
+		api_dispatch(&ctx->req);
+	}
+	return queue(ctx);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct req_ctx *ctx = *con_cls;
+	struct timespec end;
+	double ms;
+
+	(void)conn;
+	if (ctx == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	ms = (double)(end.tv_sec - ctx->start.tv_sec) * 1e3 +
+	     (double)(end.tv_nsec - ctx->start.tv_nsec) / 1e6;
+	if (log_enabled(LOG_LEVEL_INFO)) {
+		json_t *f =
+		        json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", ctx->req.method, "route",
+		                  ctx->req.route != NULL ? ctx->req.route : "-", "status",
+		                  ctx->req.status, "latency_ms", (double)(long)(ms * 1000) / 1000,
+		                  "request_id", ctx->req.request_id);
+
+		if (ctx->req.store.slug[0] != '\0')
+			json_object_set_new(f, "store", json_string(ctx->req.store.slug));
+		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+			json_object_set_new(f, "terminated", json_integer(toe));
+		log_fields(LOG_LEVEL_INFO, f, "request");
+	}
+	if (ctx->req.response != NULL)
+		MHD_destroy_response(ctx->req.response);
+	free(ctx->req.body);
+	free(ctx);
+	*con_cls = NULL;
+	atomic_fetch_sub(&s->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_warn("libmicrohttpd: %s", msg);
+}
+
+struct http_server *http_server_start(struct app *app, struct err *e)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	struct addrinfo hints = {0}, *ai = NULL;
+	char port[8];
+	int rc;
+
+	if (s == NULL)
+		abort();
+	s->app = app;
+	atomic_init(&s->in_flight, 0);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", app->cfg.listen_port);
+	rc = getaddrinfo(app->cfg.listen_host, port, &hints, &ai);
+	if (rc != 0) {
+		err_set(e, 0, "config", "TERMINUS_LISTEN: cannot resolve %s: %s",
+		        app->cfg.listen_host, gai_strerror(rc));
+		free(s);
+		return NULL;
+	}
+	s->daemon = MHD_start_daemon(
+	        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	                (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	        (uint16_t)app->cfg.listen_port, NULL, NULL, on_request, s,
+	        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg.http_threads,
+	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+	        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
+	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)HTTP_LISTEN_BACKLOG,
+	        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	        MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (s->daemon == NULL) {
+		err_set(e, 0, "listen", "cannot listen on %s:%d", app->cfg.listen_host,
+		        app->cfg.listen_port);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	MHD_socket fd;
+	struct timespec tick = {0, 10 * 1000000L};
+	int waited = 0;
+
+	if (s == NULL)
+		return;
+	fd = MHD_quiesce_daemon(s->daemon); /* stop accepting; in-flight requests go on */
+	while (atomic_load(&s->in_flight) > 0 && waited < HTTP_SHUTDOWN_GRACE_MS) {
+		nanosleep(&tick, NULL);
+		waited += 10;
+	}
+	if (atomic_load(&s->in_flight) > 0)
+		log_warn("stopping with %d requests still in flight", atomic_load(&s->in_flight));
+	MHD_stop_daemon(s->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	free(s);
+}

@@ -1,0 +1,186 @@
+/*
+ * idem.c — idempotency keys (see idem.h for the protocol and why it is decided in the database).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "constants.h"
+#include "db.h"
+#include "idem.h"
+#include "banned.h"
+
+bool idem_key_valid(const char *key)
+{
+	size_t n = 0;
+
+	if (key == NULL)
+		return false;
+	for (; key[n] != '\0'; n++) {
+		if ((unsigned char)key[n] < 0x21 || (unsigned char)key[n] > 0x7e)
+			return false;
+	}
+	return n >= 1 && n <= IDEMPOTENCY_KEY_MAX;
+}
+
+void idem_fingerprint(const char *method, const char *path, const json_t *body,
+                      char out[IDEM_FINGERPRINT_HEX + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *canonical = NULL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (ctx == NULL)
+		abort();
+	if (body != NULL)
+		canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	/* NUL separators: no (method, path, body) triple can collide with another by shifting
+	 * bytes from one part to the next. */
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, method, strlen(method) + 1);
+	EVP_DigestUpdate(ctx, path, strlen(path) + 1);
+	if (canonical != NULL)
+		EVP_DigestUpdate(ctx, canonical, strlen(canonical));
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	free(canonical);
+	for (unsigned int i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[IDEM_FINGERPRINT_HEX] = '\0';
+}
+
+/*
+ * Take the key if it is free, expired, or in flight past its lease with the same fingerprint.
+ * A concurrent INSERT of the same key waits on the unique index until this one commits, so
+ * exactly one request owns a key at a time; the rest read the row below.
+ */
+static struct db_stmt st_claim = DB_STMT(
+        "idem_claim",
+        "INSERT INTO idempotency_keys AS k (store_id, key, fingerprint, status, locked_until) "
+        "VALUES ($1, $2, $3, 'in_flight', now() + make_interval(secs => $4::int)) "
+        "ON CONFLICT (store_id, key) DO UPDATE "
+        "SET fingerprint = EXCLUDED.fingerprint, status = 'in_flight', "
+        "    locked_until = EXCLUDED.locked_until, created_at = now(), "
+        "    response_status = NULL, response_body = NULL "
+        "WHERE k.created_at < now() - make_interval(hours => $5::int) "
+        "   OR (k.status = 'in_flight' AND k.locked_until < now() "
+        "       AND k.fingerprint = EXCLUDED.fingerprint) "
+        "RETURNING (xmax <> 0) AS taken_over");
+
+static struct db_stmt st_read =
+        DB_STMT("idem_read", "SELECT fingerprint, status, response_status, response_body "
+                             "FROM idempotency_keys WHERE store_id = $1 AND key = $2");
+
+static struct db_stmt st_complete = DB_STMT(
+        "idem_complete", "UPDATE idempotency_keys SET status = 'completed', response_status = $3, "
+                         "response_body = $4, locked_until = NULL "
+                         "WHERE store_id = $1 AND key = $2 AND status = 'in_flight'");
+
+static struct db_stmt st_release = DB_STMT(
+        "idem_release",
+        "DELETE FROM idempotency_keys WHERE store_id = $1 AND key = $2 AND status = 'in_flight'");
+
+bool idem_begin(struct db_conn *c, const char *store_id, const char *key, const char *fingerprint,
+                struct idem_result *out, struct err *e)
+{
+	char lease[16], ttl[16];
+
+	memset(out, 0, sizeof(*out));
+	snprintf(lease, sizeof(lease), "%d", IDEMPOTENCY_LEASE_S);
+	snprintf(ttl, sizeof(ttl), "%d", IDEMPOTENCY_TTL_HOURS);
+	/* Two rounds at most: the row we conflicted with may vanish (released) before we read it.
+	 */
+	for (int round = 0; round < 2; round++) {
+		bool ok = db_begin(c, store_id, false, e);
+		PGresult *r = NULL;
+
+		if (!ok)
+			return false;
+		r = db_exec(c, &st_claim, DB_PARAMS(store_id, key, fingerprint, lease, ttl), e);
+		if (r == NULL)
+			goto fail;
+		if (PQntuples(r) == 1) {
+			out->state = IDEM_OWNED;
+			out->taken_over = db_get_bool(r, 0, 0);
+			PQclear(r);
+			return db_commit(c, e);
+		}
+		PQclear(r);
+		r = db_exec(c, &st_read, DB_PARAMS(store_id, key), e);
+		if (r == NULL)
+			goto fail;
+		if (PQntuples(r) == 0) {
+			PQclear(r);
+			if (!db_commit(c, e))
+				return false;
+			continue;
+		}
+		if (strcmp(db_get(r, 0, 0), fingerprint) != 0) {
+			out->state = IDEM_MISMATCH;
+		} else if (strcmp(db_get(r, 0, 1), "completed") == 0) {
+			out->state = IDEM_REPLAY;
+			out->status = (int)db_get_ll(r, 0, 2);
+			out->body = strdup(db_get(r, 0, 3));
+			if (out->body == NULL)
+				abort();
+		} else {
+			out->state = IDEM_IN_FLIGHT;
+		}
+		PQclear(r);
+		return db_commit(c, e);
+	fail:
+		db_rollback(c);
+		return false;
+	}
+	err_set(e, 503, "database_unavailable", "idempotency key is changing; retry");
+	e->retry_after = IDEMPOTENCY_RETRY_AFTER_S;
+	return false;
+}
+
+bool idem_complete(struct db_conn *c, const char *store_id, const char *key, int status,
+                   const char *body, struct err *e)
+{
+	char st[16];
+	PGresult *r;
+	bool ok;
+
+	snprintf(st, sizeof(st), "%d", status);
+	r = db_exec(c, &st_complete, DB_PARAMS(store_id, key, st, body), e);
+	if (r == NULL)
+		return false;
+	/* 0 rows: our lease lapsed and another request took the key. Its own transaction decides
+	 * the outcome; ours must not commit a second one. */
+	ok = strcmp(PQcmdTuples(r), "1") == 0;
+	PQclear(r);
+	if (!ok) {
+		err_set(e, 409, "idempotency_key_in_use",
+		        "the idempotency key was taken over by another request");
+		e->retry_after = IDEMPOTENCY_RETRY_AFTER_S;
+	}
+	return ok;
+}
+
+void idem_release(struct db_conn *c, const char *store_id, const char *key)
+{
+	struct err e = ERR_INIT;
+	PGresult *r = NULL;
+
+	if (db_begin(c, store_id, false, &e)) {
+		r = db_exec(c, &st_release, DB_PARAMS(store_id, key), &e);
+		if (r != NULL && db_commit(c, &e)) {
+			PQclear(r);
+			err_release(&e);
+			return;
+		}
+		PQclear(r);
+		db_rollback(c);
+	}
+	/* The lease lapses on its own; a retry after IDEMPOTENCY_LEASE_S can take the key. */
+	err_release(&e);
+}
