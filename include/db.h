@@ -71,6 +71,10 @@ PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char
 #define DB_PARAMS(...)                                                                             \
 	(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),                            \
 	        ((const char *const[]){__VA_ARGS__})
+/* One statement as its own transaction, scoped like db_begin, in one round trip (pipeline
+ * mode: scope and statement up to one Sync form one implicit transaction). c must be idle. */
+PGresult *db_exec_once(struct db_conn *c, const char *store_id, bool all_stores, struct db_stmt *st,
+                       int nparams, const char *const *params, struct err *e) MUST_CHECK;
 /* Runs constant SQL text (no parameters; never with user input): migrations, SET, LISTEN. */
 PGresult *db_exec_sql(struct db_conn *c, const char *sql, struct err *e) MUST_CHECK;
 

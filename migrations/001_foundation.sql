@@ -165,6 +165,7 @@ CREATE TABLE payments (
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX ON payments (order_id, created_at);
 -- Invariant 2: at most one live payment per order, enforced by the database.
 CREATE UNIQUE INDEX payments_one_live ON payments (order_id)
 	WHERE status IN ('authorized', 'captured');

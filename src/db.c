@@ -330,21 +330,30 @@ static bool result_ok(PGresult *r)
 	return s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK;
 }
 
-PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char *const *params,
-                  struct err *e)
+static bool ensure_prepared(struct db_conn *c, struct db_stmt *st, struct err *e)
 {
 	int slot = stmt_slot(st);
 	PGresult *r;
 
-	if (!c->prepared[slot]) {
-		r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
-		if (!result_ok(r)) {
-			classify(c, r, st->name, e);
-			return NULL;
-		}
-		PQclear(r);
-		c->prepared[slot] = 1;
+	if (c->prepared[slot])
+		return true;
+	r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
+	if (!result_ok(r)) {
+		classify(c, r, st->name, e);
+		return false;
 	}
+	PQclear(r);
+	c->prepared[slot] = 1;
+	return true;
+}
+
+PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char *const *params,
+                  struct err *e)
+{
+	PGresult *r;
+
+	if (!ensure_prepared(c, st, e))
+		return NULL;
 	r = PQexecPrepared(c->pg, st->name, nparams, params, NULL, NULL, 0);
 	if (!result_ok(r)) {
 		classify(c, r, st->name, e);
@@ -368,21 +377,88 @@ static struct db_stmt st_scope =
         DB_STMT("db_scope", "SELECT set_config('terminus.store_id', $1, true), "
                             "set_config('terminus.all_stores', $2, true)");
 
+/*
+ * One round trip for what would be two to four: in pipeline mode, send [BEGIN,] the scope
+ * statement and [one statement], then a Sync. Without BEGIN the messages up to the Sync run as
+ * one implicit transaction, so set_config(..., true) scopes exactly that statement and the
+ * statement commits at the Sync. With BEGIN the explicit transaction stays open after it.
+ * Returns the statement's result (or, for BEGIN alone, a non-NULL dummy that the caller clears).
+ */
+static PGresult *pipeline(struct db_conn *c, bool begin, const char *store_id, bool all_stores,
+                          struct db_stmt *st, int nparams, const char *const *params, struct err *e)
+{
+	const char *scope[2] = {store_id != NULL ? store_id : "", all_stores ? "on" : "off"};
+	PGresult *results[3] = {NULL, NULL, NULL};
+	PGresult *r, *out = NULL;
+	int n = 0, failed = -1;
+	bool sent;
+
+	if (!ensure_prepared(c, &st_scope, e) || (st != NULL && !ensure_prepared(c, st, e)))
+		return NULL;
+	if (PQenterPipelineMode(c->pg) != 1) {
+		classify(c, NULL, "pipeline", e);
+		return NULL;
+	}
+	sent = (!begin || PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1) &&
+	       PQsendQueryPrepared(c->pg, st_scope.name, 2, scope, NULL, NULL, 0) == 1 &&
+	       (st == NULL ||
+	        PQsendQueryPrepared(c->pg, st->name, nparams, params, NULL, NULL, 0) == 1) &&
+	       PQpipelineSync(c->pg) == 1;
+	n = (begin ? 1 : 0) + 1 + (st != NULL ? 1 : 0);
+	if (sent) {
+		for (int i = 0; i < n; i++) {
+			results[i] = PQgetResult(c->pg);
+			if (results[i] == NULL)
+				break;
+			/* Each query's results end with a NULL. */
+			while ((r = PQgetResult(c->pg)) != NULL)
+				PQclear(r);
+			if (failed < 0 && !result_ok(results[i]))
+				failed = i;
+		}
+		r = PQgetResult(c->pg);
+		if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+			sent = false;
+		PQclear(r);
+	}
+	if (PQexitPipelineMode(c->pg) != 1)
+		sent = false;
+	if (!sent || results[n - 1] == NULL) {
+		for (int i = 0; i < n; i++)
+			PQclear(results[i]);
+		classify(c, NULL, st != NULL ? st->name : "begin", e);
+		return NULL;
+	}
+	if (failed >= 0) {
+		for (int i = 0; i < n; i++) {
+			if (i != failed)
+				PQclear(results[i]);
+		}
+		classify(c, results[failed], st != NULL ? st->name : "begin", e);
+		if (begin)
+			db_rollback(c);
+		return NULL;
+	}
+	for (int i = 0; i < n - 1; i++)
+		PQclear(results[i]);
+	out = results[n - 1];
+	return out;
+}
+
 bool db_begin(struct db_conn *c, const char *store_id, bool all_stores, struct err *e)
 {
-	PGresult *r = db_exec_sql(c, "BEGIN", e);
+	PGresult *r = pipeline(c, true, store_id, all_stores, NULL, 0, NULL, e);
 
 	if (r == NULL)
 		return false;
 	PQclear(r);
-	r = db_exec(c, &st_scope,
-	            DB_PARAMS(store_id != NULL ? store_id : "", all_stores ? "on" : "off"), e);
-	if (r == NULL) {
-		db_rollback(c);
-		return false;
-	}
-	PQclear(r);
 	return true;
+}
+
+PGresult *db_exec_once(struct db_conn *c, const char *store_id, bool all_stores, struct db_stmt *st,
+                       int nparams, const char *const *params, struct err *e)
+{
+	return pipeline(c, false, store_id, all_stores, st, nparams, params, e);
 }
 
 bool db_commit(struct db_conn *c, struct err *e)

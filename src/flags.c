@@ -155,15 +155,14 @@ static struct db_stmt st_load =
 static bool load_store(struct db_conn *c, const char *store_id, struct flag_value *values,
                        struct err *e)
 {
-	bool own_tx = PQtransactionStatus(db_conn_pg(c)) == PQTRANS_IDLE;
-	PGresult *r = NULL;
+	/* Inside the caller's transaction when there is one, else as its own. */
+	PGresult *r = PQtransactionStatus(db_conn_pg(c)) == PQTRANS_IDLE
+	                      ? db_exec_once(c, store_id, false, &st_load, DB_PARAMS(store_id), e)
+	                      : db_exec(c, &st_load, DB_PARAMS(store_id), e);
 
 	memset(values, 0, sizeof(*values) * FLAG_COUNT);
-	if (own_tx && !db_begin(c, store_id, false, e))
-		return false;
-	r = db_exec(c, &st_load, DB_PARAMS(store_id), e);
 	if (r == NULL)
-		goto fail;
+		return false;
 	for (int i = 0; i < PQntuples(r); i++) {
 		enum flag_id id;
 
@@ -174,13 +173,7 @@ static bool load_store(struct db_conn *c, const char *store_id, struct flag_valu
 		values[id].from_store = db_get_bool(r, i, 3);
 	}
 	PQclear(r);
-	if (own_tx && !db_commit(c, e))
-		return false;
 	return true;
-fail:
-	if (own_tx)
-		db_rollback(c);
-	return false;
 }
 
 bool flags_get(struct flags *f, struct db_conn *c, const char *store_id, enum flag_id id,

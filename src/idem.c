@@ -94,31 +94,27 @@ bool idem_begin(struct db_conn *c, const char *store_id, const char *key, const 
 	memset(out, 0, sizeof(*out));
 	snprintf(lease, sizeof(lease), "%d", IDEMPOTENCY_LEASE_S);
 	snprintf(ttl, sizeof(ttl), "%d", IDEMPOTENCY_TTL_HOURS);
-	/* Two rounds at most: the row we conflicted with may vanish (released) before we read it.
-	 */
+	/* Each statement is its own transaction (one round trip each): the claim commits at once,
+	 * so a concurrent duplicate sees the key in flight. Two rounds at most: the row we
+	 * conflicted with may vanish (released) before we read it. */
 	for (int round = 0; round < 2; round++) {
-		bool ok = db_begin(c, store_id, false, e);
-		PGresult *r = NULL;
+		PGresult *r = db_exec_once(c, store_id, false, &st_claim,
+		                           DB_PARAMS(store_id, key, fingerprint, lease, ttl), e);
 
-		if (!ok)
-			return false;
-		r = db_exec(c, &st_claim, DB_PARAMS(store_id, key, fingerprint, lease, ttl), e);
 		if (r == NULL)
-			goto fail;
+			return false;
 		if (PQntuples(r) == 1) {
 			out->state = IDEM_OWNED;
 			out->taken_over = db_get_bool(r, 0, 0);
 			PQclear(r);
-			return db_commit(c, e);
+			return true;
 		}
 		PQclear(r);
-		r = db_exec(c, &st_read, DB_PARAMS(store_id, key), e);
+		r = db_exec_once(c, store_id, false, &st_read, DB_PARAMS(store_id, key), e);
 		if (r == NULL)
-			goto fail;
+			return false;
 		if (PQntuples(r) == 0) {
 			PQclear(r);
-			if (!db_commit(c, e))
-				return false;
 			continue;
 		}
 		if (strcmp(db_get(r, 0, 0), fingerprint) != 0) {
@@ -133,10 +129,7 @@ bool idem_begin(struct db_conn *c, const char *store_id, const char *key, const 
 			out->state = IDEM_IN_FLIGHT;
 		}
 		PQclear(r);
-		return db_commit(c, e);
-	fail:
-		db_rollback(c);
-		return false;
+		return true;
 	}
 	err_set(e, 503, "database_unavailable", "idempotency key is changing; retry");
 	e->retry_after = IDEMPOTENCY_RETRY_AFTER_S;
@@ -169,18 +162,9 @@ bool idem_complete(struct db_conn *c, const char *store_id, const char *key, int
 void idem_release(struct db_conn *c, const char *store_id, const char *key)
 {
 	struct err e = ERR_INIT;
-	PGresult *r = NULL;
+	PGresult *r = db_exec_once(c, store_id, false, &st_release, DB_PARAMS(store_id, key), &e);
 
-	if (db_begin(c, store_id, false, &e)) {
-		r = db_exec(c, &st_release, DB_PARAMS(store_id, key), &e);
-		if (r != NULL && db_commit(c, &e)) {
-			PQclear(r);
-			err_release(&e);
-			return;
-		}
-		PQclear(r);
-		db_rollback(c);
-	}
-	/* The lease lapses on its own; a retry after IDEMPOTENCY_LEASE_S can take the key. */
+	/* On failure the lease lapses on its own; a retry after IDEMPOTENCY_LEASE_S takes it. */
+	PQclear(r);
 	err_release(&e);
 }

@@ -105,14 +105,11 @@ bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *l
 	snprintf(delay, sizeof(delay), "%lld",
 	         outbox_backoff_ms(base_ms, ev->attempts, (double)rnd / 4294967296.0));
 	snprintf(max, sizeof(max), "%d", max_attempts);
-	if (!db_begin(c, ev->store_id, false, e))
+	r = db_exec_once(c, ev->store_id, false, &st_fail,
+	                 DB_PARAMS(ev->id, lease_owner, error, delay, max), e);
+	if (r == NULL)
 		return false;
-	r = db_exec(c, &st_fail, DB_PARAMS(ev->id, lease_owner, error, delay, max), e);
-	if (r == NULL) {
-		db_rollback(c);
-		return false;
-	}
 	*dead = PQntuples(r) == 1 && strcmp(db_get(r, 0, 0), "dead") == 0;
 	PQclear(r);
-	return db_commit(c, e);
+	return true;
 }
