@@ -40,8 +40,13 @@ IT_LIB   := $(patsubst tests/integration/%.c,$(BUILD)/obj/tests/%.o,$(filter-out
 
 .SECONDARY:
 
-.PHONY: all deps run test test-run sanitize format format-check clean seed tests
-all: deps $(BINS)
+.PHONY: all binaries deps run test sanitize format format-check clean tests
+# pkg-config flags are read when make starts, so the build runs in a second make, after deps
+# has installed what was missing.
+all: deps
+	@$(MAKE) --no-print-directory binaries
+
+binaries: $(BINS)
 
 deps:
 	@scripts/deps.sh

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "http.h"
+#include "idem.h"
 #include "jsonv.h"
 
 struct db_conn;
@@ -31,6 +32,11 @@ json_t *api_body(struct request *req, const struct jsonv_field *fields, size_t n
 /* A path parameter that must be a UUID; answers 404 itself when it is not. */
 bool api_uuid_param(struct request *req, const char *name, char out[37]);
 
+/* The Idempotency-Key header of an endpoint that requires one; answers 400 itself. */
+const char *api_idempotency_key(struct request *req);
+/* Sends an idempotent endpoint's answer (replayed or new) and frees its body. */
+void api_idem_reply(struct request *req, struct idem_answer *answer);
+
 /* api_system.c */
 void api_healthz(struct request *req);
 void api_readyz(struct request *req);
@@ -48,6 +54,12 @@ void api_orders_create(struct request *req);
 void api_orders_get(struct request *req);
 void api_orders_list(struct request *req);
 void api_orders_checkout(struct request *req);
+void api_orders_cancel(struct request *req);
+
+/* api_ops.c */
+void api_events_list(struct request *req);
+void api_ops_outbox(struct request *req);
+void api_ops_retry_dead(struct request *req);
 
 /* api_flags.c */
 void api_flags_list(struct request *req);

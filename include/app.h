@@ -11,13 +11,15 @@
 struct db_pool;
 struct flags;
 struct store_cache;
+struct notifier;
 
 struct app {
 	struct config cfg;
 	struct db_pool *pool;
 	struct flags *flags;
 	struct store_cache *stores;
-	char instance[64]; /* "api-<host>-<pid>": who holds a lease */
+	struct notifier *notifier; /* wakes workers after events commit */
+	char instance[64];         /* "api-<host>-<pid>": who holds a lease */
 };
 
 #endif

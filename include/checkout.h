@@ -32,15 +32,9 @@ struct checkout_input {
 	const char *traceparent; /* may be NULL */
 };
 
-struct checkout_answer {
-	int status;
-	char *body; /* owned: free() */
-	bool replayed;
-};
-
 /* True with an answer to send (stored or replayed); false with e for answers that are not
  * stored (404, 409 in use, 422, 5xx). */
 bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_input *in,
-                      struct checkout_answer *out, struct err *e) MUST_CHECK;
+                      struct idem_answer *out, struct err *e) MUST_CHECK;
 
 #endif

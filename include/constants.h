@@ -55,8 +55,15 @@
 /* Flags */
 #define FLAG_POLL_MS 500 /* version poll when no NOTIFY arrived */
 
-/* Outbox */
-#define OUTBOX_LEASE_S 30 /* a claim another worker may take over after this */
+/* Outbox and worker */
+#define OUTBOX_LEASE_S         30   /* a claim another worker may take over after this */
+#define OUTBOX_BATCH           8    /* events per claim (one round trip) */
+#define OUTBOX_POLL_MS         1000 /* idle poll when no NOTIFY arrives */
+#define OUTBOX_RETENTION_HOURS 24   /* done events are kept this long for inspection */
+#define SWEEP_INTERVAL_S       60   /* retention and idempotency-key sweeps */
+#define SWEEP_BATCH            1000
+#define HEARTBEAT_INTERVAL_MS  1000
+#define WORKER_RECONNECT_MS    250
 
 /* Auth */
 #define OPERATOR_KEY_MIN 32

@@ -21,6 +21,8 @@ struct db_conn;
 struct flags;
 
 #define EVENT_PAYMENT_AUTHORIZED "PaymentAuthorized"
+#define EVENT_PAYMENT_VOID       "PaymentVoidRequested"
+#define EVENT_PAYMENT_REFUND     "PaymentRefundRequested"
 
 /* Extra work that must commit together with the event (the sync checkout stores its
  * idempotent answer this way). Runs inside the handler's transaction. */

@@ -44,6 +44,19 @@ struct idem_result {
 	char *body;      /* IDEM_REPLAY, owned: free() */
 };
 
+/* What an idempotent endpoint answers: decided now, or replayed from the key. */
+struct idem_answer {
+	int status;
+	char *body; /* owned: free() */
+	bool replayed;
+};
+
+/* idem_begin and the answers every idempotent endpoint gives the same way: true with *owned
+ * set when the request may proceed; true with !*owned and a replay in *answer; false with e
+ * for a mismatch (422), a key in flight (409 + Retry-After) or a database failure. */
+bool idem_start(struct db_conn *c, const char *store_id, const char *key, const char *fingerprint,
+                bool *owned, struct idem_answer *answer, struct err *e) MUST_CHECK;
+
 /* Autocommit on c (no transaction open). */
 bool idem_begin(struct db_conn *c, const char *store_id, const char *key, const char *fingerprint,
                 struct idem_result *out, struct err *e) MUST_CHECK;
@@ -52,5 +65,8 @@ bool idem_complete(struct db_conn *c, const char *store_id, const char *key, int
                    const char *body, struct err *e) MUST_CHECK;
 /* Frees the key after a failure that is not stored; best effort (a lapsed lease frees it too). */
 void idem_release(struct db_conn *c, const char *store_id, const char *key);
+
+/* Deletes up to limit keys older than IDEMPOTENCY_TTL_HOURS (any store); *deleted how many. */
+bool idem_sweep(struct db_conn *c, int limit, int *deleted, struct err *e) MUST_CHECK;
 
 #endif

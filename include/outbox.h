@@ -43,6 +43,33 @@ bool outbox_complete(struct db_conn *c, const char *event_id, const char *lease_
 bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
                  const char *error, int base_ms, int max_attempts, bool *dead,
                  struct err *e) MUST_CHECK;
+/* Claims up to max due events for owner with a lease of OUTBOX_LEASE_S, round-robin across
+ * stores with due work (at most per_store from one store per claim), in one statement that
+ * commits at once. events[0..*n) are filled; release each with outbox_event_release. */
+bool outbox_claim(struct db_conn *c, const char *owner, int max, int per_store,
+                  struct outbox_event *events, int *n, struct err *e) MUST_CHECK;
+/* Gives an unstarted claim back (shutdown): due again at once for any worker. */
+bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
+                    struct err *e) MUST_CHECK;
+/* Marks the event dead after its last failed attempt (inside the transaction that runs its
+ * compensation). *held false when the lease was lost. */
+bool outbox_mark_dead(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
+                      const char *error, bool *held, struct err *e) MUST_CHECK;
+/* Milliseconds until the next pending event is due (0 if one is due now), capped at cap_ms. */
+bool outbox_next_due_ms(struct db_conn *c, long long cap_ms, long long *ms,
+                        struct err *e) MUST_CHECK;
+/* A store's events, newest first; status may be NULL. *out new list envelope. */
+bool outbox_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
+                 int limit, json_t **out, struct err *e) MUST_CHECK;
+/* Backlog, in flight, dead, oldest due age: in total and per store. *out new. */
+bool outbox_stats(struct db_conn *c, json_t **out, struct err *e) MUST_CHECK;
+/* Dead → pending with attempts reset. *found false: no such event; *was_dead false: not dead. */
+bool outbox_retry_dead(struct db_conn *c, const char *event_id, bool *found, bool *was_dead,
+                       json_t **out, struct err *e) MUST_CHECK;
+/* Deletes up to limit done events older than hours; *deleted how many. */
+bool outbox_sweep(struct db_conn *c, int hours, int limit, int *deleted, struct err *e) MUST_CHECK;
+bool outbox_status_valid(const char *status);
+
 /* The delay before the attempt after `attempts` failures: uniform in [0, base * 2^attempts],
  * capped at one hour. rnd is a uniform random number in [0, 1). Pure; unit-tested. */
 long long outbox_backoff_ms(int base_ms, int attempts, double rnd);

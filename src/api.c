@@ -7,6 +7,7 @@
  * act on it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -40,6 +41,10 @@ static const struct api_route routes[] = {
         {"GET", "/v1/stores/{store}/orders", ACCESS_STORE_ADMIN, api_orders_list},
         {"GET", "/v1/stores/{store}/orders/{id}", ACCESS_PUBLIC, api_orders_get},
         {"POST", "/v1/stores/{store}/orders/{id}/checkout", ACCESS_PUBLIC, api_orders_checkout},
+        {"POST", "/v1/stores/{store}/orders/{id}/cancel", ACCESS_STORE_ADMIN, api_orders_cancel},
+        {"GET", "/v1/stores/{store}/events", ACCESS_STORE_ADMIN, api_events_list},
+        {"GET", "/v1/ops/outbox", ACCESS_OPERATOR, api_ops_outbox},
+        {"POST", "/v1/ops/dead-letters/{id}/retry", ACCESS_OPERATOR, api_ops_retry_dead},
         {"GET", "/v1/stores/{store}/flags", ACCESS_STORE_ADMIN, api_flags_list},
         {"PUT", "/v1/stores/{store}/flags/{key}", ACCESS_STORE_ADMIN, api_flags_put},
         {"GET", "/v1/stores/{store}/flags/{key}/history", ACCESS_STORE_ADMIN, api_flags_history},
@@ -96,6 +101,31 @@ json_t *api_body(struct request *req, const struct jsonv_field *fields, size_t n
 		return NULL;
 	}
 	return body;
+}
+
+const char *api_idempotency_key(struct request *req)
+{
+	const char *key = req_header(req, "Idempotency-Key");
+	struct err e = ERR_INIT;
+
+	if (key == NULL) {
+		err_set(&e, 400, "idempotency_key_required",
+		        "this endpoint needs an Idempotency-Key header");
+	} else if (!idem_key_valid(key)) {
+		err_set(&e, 400, "invalid_idempotency_key",
+		        "Idempotency-Key must be 1 to 255 visible ASCII characters");
+	} else {
+		return key;
+	}
+	api_fail(req, &e);
+	return NULL;
+}
+
+void api_idem_reply(struct request *req, struct idem_answer *answer)
+{
+	reply_text(req, answer->status, answer->body, strlen(answer->body), answer->replayed);
+	free(answer->body);
+	answer->body = NULL;
 }
 
 bool api_uuid_param(struct request *req, const char *name, char out[37])

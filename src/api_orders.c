@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "app.h"
+#include "cancel.h"
 #include "checkout.h"
 #include "constants.h"
 #include "db.h"
@@ -133,28 +134,16 @@ static const struct jsonv_field checkout_fields[] = {
 
 void api_orders_checkout(struct request *req)
 {
-	const char *key = req_header(req, "Idempotency-Key");
+	const char *key;
 	struct checkout_input in;
-	struct checkout_answer answer;
+	struct idem_answer answer;
 	char fingerprint[IDEM_FINGERPRINT_HEX + 1];
 	struct err e = ERR_INIT;
 	struct db_conn *c;
 	char id[37];
 	json_t *body;
 
-	if (key == NULL) {
-		err_set(&e, 400, "idempotency_key_required",
-		        "checkout needs an Idempotency-Key header");
-		api_fail(req, &e);
-		return;
-	}
-	if (!idem_key_valid(key)) {
-		err_set(&e, 400, "invalid_idempotency_key",
-		        "Idempotency-Key must be 1 to 255 visible ASCII characters");
-		api_fail(req, &e);
-		return;
-	}
-	if (!api_uuid_param(req, "id", id))
+	if ((key = api_idempotency_key(req)) == NULL || !api_uuid_param(req, "id", id))
 		return;
 	body = api_body(req, checkout_fields, sizeof(checkout_fields) / sizeof(checkout_fields[0]));
 	if (body == NULL)
@@ -174,11 +163,47 @@ void api_orders_checkout(struct request *req)
 	in.payment_token = jsonv_str(body, "payment_token");
 	in.request_id = req->request_id;
 	in.traceparent = req_header(req, "traceparent");
-	if ((c = api_db(req, &e)) == NULL || !checkout_execute(req->app, c, &in, &answer, &e)) {
+	if ((c = api_db(req, &e)) == NULL || !checkout_execute(req->app, c, &in, &answer, &e))
 		api_fail(req, &e);
-	} else {
-		reply_text(req, answer.status, answer.body, strlen(answer.body), answer.replayed);
-		free(answer.body);
-	}
+	else
+		api_idem_reply(req, &answer);
+	json_decref(body);
+}
+
+static const struct jsonv_field cancel_fields[] = {
+        {"reason", JV_STRING, false, 1, 200},
+};
+
+void api_orders_cancel(struct request *req)
+{
+	const char *key;
+	struct cancel_input in;
+	struct idem_answer answer;
+	char fingerprint[IDEM_FINGERPRINT_HEX + 1];
+	struct err e = ERR_INIT;
+	struct db_conn *c;
+	char id[37];
+	json_t *body = NULL;
+
+	if ((key = api_idempotency_key(req)) == NULL || !api_uuid_param(req, "id", id))
+		return;
+	/* The body is optional: {} or {"reason": "..."}. */
+	if (req->body_len > 0 &&
+	    (body = api_body(req, cancel_fields,
+	                     sizeof(cancel_fields) / sizeof(cancel_fields[0]))) == NULL)
+		return;
+	idem_fingerprint(req->method, req->path, body, fingerprint);
+	in.store = &req->store;
+	in.order_id = id;
+	in.idempotency_key = key;
+	in.fingerprint = fingerprint;
+	in.request_id = req->request_id;
+	in.actor = req->actor;
+	in.reason = body != NULL ? jsonv_str(body, "reason") : NULL;
+	in.traceparent = req_header(req, "traceparent");
+	if ((c = api_db(req, &e)) == NULL || !cancel_execute(req->app, c, &in, &answer, &e))
+		api_fail(req, &e);
+	else
+		api_idem_reply(req, &answer);
 	json_decref(body);
 }

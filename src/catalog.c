@@ -154,3 +154,25 @@ bool catalog_adjust(struct db_conn *c, const struct store_ref *store, const char
 	PQclear(r);
 	return false;
 }
+
+static struct db_stmt st_restock =
+        DB_STMT("catalog_restock_order",
+                "WITH held AS (SELECT product_id, -sum(delta) AS qty FROM inventory_movements "
+                "              WHERE order_id = $1 AND store_id = $2 GROUP BY product_id "
+                "              HAVING -sum(delta) > 0), "
+                "u AS (UPDATE inventory i SET available = i.available + h.qty FROM held h "
+                "      WHERE i.product_id = h.product_id AND i.store_id = $2 "
+                "      RETURNING i.product_id, h.qty) "
+                "INSERT INTO inventory_movements (store_id, product_id, delta, reason, order_id) "
+                "SELECT $2, product_id, qty, $3, $1 FROM u");
+
+bool catalog_restock_order(struct db_conn *c, const char *store_id, const char *order_id,
+                           const char *reason, struct err *e)
+{
+	PGresult *r = db_exec(c, &st_restock, DB_PARAMS(order_id, store_id, reason), e);
+
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
+}

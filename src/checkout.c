@@ -16,6 +16,7 @@
 #include "http.h"
 #include "idem.h"
 #include "log.h"
+#include "notifier.h"
 #include "orders.h"
 #include "outbox.h"
 #include "provider.h"
@@ -221,10 +222,9 @@ static bool sync_hook(struct db_conn *c, void *arg, struct err *e)
 	return idem_complete(c, h->in->store->id, h->in->idempotency_key, 200, h->body, e);
 }
 
-/* Answers from the order's current state and stores that answer: 200 once confirmed, 202 while
- * a worker still has to finish it. */
+/* Answers from the order's current state and stores that answer. */
 static bool answer_from_state(struct db_conn *c, const struct checkout_input *in,
-                              struct checkout_answer *out, struct err *e)
+                              struct idem_answer *out, struct err *e)
 {
 	json_t *order = NULL;
 	const char *status;
@@ -234,7 +234,8 @@ static bool answer_from_state(struct db_conn *c, const struct checkout_input *in
 	if (!orders_get(c, in->store->id, in->order_id, &order, e) || order == NULL)
 		goto fail;
 	status = json_string_value(json_object_get(order, "status"));
-	out->status = strcmp(status, "confirmed") == 0 ? 200 : 202;
+	/* 202 while a worker still has to finish the order; 200 once it is settled. */
+	out->status = strcmp(status, "payment_authorized") == 0 ? 202 : 200;
 	out->body = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(order);
 	order = NULL;
@@ -254,7 +255,7 @@ fail:
 }
 
 static bool run_sync_handler(struct app *app, struct db_conn *c, const struct checkout_input *in,
-                             struct tx_state *st, struct checkout_answer *out, struct err *e)
+                             struct tx_state *st, struct idem_answer *out, struct err *e)
 {
 	struct events_env env = {app->flags, app->instance, app->cfg.retry_base_ms,
 	                         app->cfg.max_attempts};
@@ -272,6 +273,8 @@ static bool run_sync_handler(struct app *app, struct db_conn *c, const struct ch
 		free(hook.body);
 		return false;
 	}
+	if (outcome != EVENTS_DONE && outcome != EVENTS_LEASE_LOST)
+		notifier_poke(app->notifier); /* a retry, or compensation events, for a worker */
 	if (outcome == EVENTS_DONE) {
 		out->status = 200;
 		out->body = hook.body;
@@ -284,35 +287,17 @@ static bool run_sync_handler(struct app *app, struct db_conn *c, const struct ch
 }
 
 bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_input *in,
-                      struct checkout_answer *out, struct err *e)
+                      struct idem_answer *out, struct err *e)
 {
-	struct idem_result ir;
 	struct tx_state st;
 	enum tx_result res = TX_ERROR;
-	bool ok = false;
+	bool ok = false, owned = false;
 
-	memset(out, 0, sizeof(*out));
 	memset(&st, 0, sizeof(st));
-	if (!idem_begin(c, in->store->id, in->idempotency_key, in->fingerprint, &ir, e))
+	if (!idem_start(c, in->store->id, in->idempotency_key, in->fingerprint, &owned, out, e))
 		return false;
-	switch (ir.state) {
-	case IDEM_REPLAY:
-		out->status = ir.status;
-		out->body = ir.body;
-		out->replayed = true;
-		return true;
-	case IDEM_MISMATCH:
-		err_set(e, 422, "idempotency_key_reused",
-		        "this idempotency key was used for a different request");
-		return false;
-	case IDEM_IN_FLIGHT:
-		err_set(e, 409, "idempotency_key_in_use",
-		        "a request with this idempotency key is still in progress");
-		e->retry_after = IDEMPOTENCY_RETRY_AFTER_S;
-		return false;
-	case IDEM_OWNED:
-		break;
-	}
+	if (!owned)
+		return true; /* a replay */
 
 	/* The path is decided once per order (stable hash of the order id) and stored with it. */
 	if (!flags_on(app->flags, c, in->store->id, FLAG_CHECKOUT_ASYNC, in->order_id, &st.async,
@@ -355,6 +340,7 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 		break;
 	case TX_COMMITTED:
 		if (st.async) {
+			notifier_poke(app->notifier);
 			out->status = st.status;
 			out->body = st.body;
 			st.body = NULL;

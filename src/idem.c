@@ -136,6 +136,37 @@ bool idem_begin(struct db_conn *c, const char *store_id, const char *key, const 
 	return false;
 }
 
+bool idem_start(struct db_conn *c, const char *store_id, const char *key, const char *fingerprint,
+                bool *owned, struct idem_answer *answer, struct err *e)
+{
+	struct idem_result ir;
+
+	*owned = false;
+	memset(answer, 0, sizeof(*answer));
+	if (!idem_begin(c, store_id, key, fingerprint, &ir, e))
+		return false;
+	switch (ir.state) {
+	case IDEM_OWNED:
+		*owned = true;
+		return true;
+	case IDEM_REPLAY:
+		answer->status = ir.status;
+		answer->body = ir.body;
+		answer->replayed = true;
+		return true;
+	case IDEM_MISMATCH:
+		err_set(e, 422, "idempotency_key_reused",
+		        "this idempotency key was used for a different request");
+		return false;
+	case IDEM_IN_FLIGHT:
+		err_set(e, 409, "idempotency_key_in_use",
+		        "a request with this idempotency key is still in progress");
+		e->retry_after = IDEMPOTENCY_RETRY_AFTER_S;
+		return false;
+	}
+	return false;
+}
+
 bool idem_complete(struct db_conn *c, const char *store_id, const char *key, int status,
                    const char *body, struct err *e)
 {
@@ -167,4 +198,25 @@ void idem_release(struct db_conn *c, const char *store_id, const char *key)
 	/* On failure the lease lapses on its own; a retry after IDEMPOTENCY_LEASE_S takes it. */
 	PQclear(r);
 	err_release(&e);
+}
+
+static struct db_stmt st_sweep =
+        DB_STMT("idem_sweep", "DELETE FROM idempotency_keys WHERE (store_id, key) IN ("
+                              "  SELECT store_id, key FROM idempotency_keys "
+                              "  WHERE created_at < now() - make_interval(hours => $1::int) "
+                              "  LIMIT $2 FOR UPDATE SKIP LOCKED)");
+
+bool idem_sweep(struct db_conn *c, int limit, int *deleted, struct err *e)
+{
+	char ttl[16], lim[16];
+	PGresult *r;
+
+	snprintf(ttl, sizeof(ttl), "%d", IDEMPOTENCY_TTL_HOURS);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	r = db_exec_once(c, NULL, true, &st_sweep, DB_PARAMS(ttl, lim), e);
+	if (r == NULL)
+		return false;
+	*deleted = (int)strtol(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return true;
 }

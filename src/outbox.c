@@ -11,6 +11,7 @@
 #include "constants.h"
 #include "db.h"
 #include "outbox.h"
+#include "page.h"
 #include "banned.h"
 
 void outbox_event_release(struct outbox_event *ev)
@@ -110,6 +111,286 @@ bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *l
 	if (r == NULL)
 		return false;
 	*dead = PQntuples(r) == 1 && strcmp(db_get(r, 0, 0), "dead") == 0;
+	PQclear(r);
+	return true;
+}
+
+/*
+ * The claim: a skip scan lists the stores that have pending events, a lateral subquery takes
+ * each store's oldest due events (row_number = its place in that store's queue), and the batch
+ * is filled in rounds — every store's first event, then every store's second — so a flooding
+ * store gets one slot per round like everybody else. FOR UPDATE SKIP LOCKED on the
+ * materialised pick keeps concurrent claimers off each other's rows and locks no more than the
+ * batch; the UPDATE sets the lease and the statement commits at once.
+ */
+static struct db_stmt st_claim = DB_STMT(
+        "outbox_claim",
+        "WITH RECURSIVE s AS ("
+        "  (SELECT store_id FROM outbox_events WHERE status = 'pending' "
+        "   ORDER BY store_id LIMIT 1) "
+        "  UNION ALL "
+        "  SELECT (SELECT o.store_id FROM outbox_events o "
+        "          WHERE o.status = 'pending' AND o.store_id > s.store_id "
+        "          ORDER BY o.store_id LIMIT 1) "
+        "  FROM s WHERE s.store_id IS NOT NULL), "
+        "cand AS ("
+        "  SELECT c.id, c.rn, c.available_at FROM s CROSS JOIN LATERAL ("
+        "    SELECT e.id, e.available_at, "
+        "           row_number() OVER (ORDER BY e.available_at, e.seq) AS rn "
+        "    FROM outbox_events e "
+        "    WHERE e.store_id = s.store_id AND e.status = 'pending' AND e.available_at <= now() "
+        "      AND (e.claimed_until IS NULL OR e.claimed_until < now()) "
+        "    ORDER BY e.available_at, e.seq LIMIT $2) AS c "
+        "  WHERE s.store_id IS NOT NULL), "
+        "picked AS MATERIALIZED ("
+        "  SELECT o.id FROM outbox_events o JOIN cand ON cand.id = o.id "
+        "  WHERE o.status = 'pending' AND (o.claimed_until IS NULL OR o.claimed_until < now()) "
+        "  ORDER BY cand.rn, cand.available_at LIMIT $3 "
+        "  FOR UPDATE OF o SKIP LOCKED) "
+        "UPDATE outbox_events o SET claimed_by = $1, "
+        "       claimed_until = now() + make_interval(secs => $4::int) "
+        "FROM picked WHERE o.id = picked.id "
+        "RETURNING o.id, o.store_id, o.type, o.aggregate_id, o.payload::text, o.attempts, "
+        "          coalesce(o.traceparent, '')");
+
+bool outbox_claim(struct db_conn *c, const char *owner, int max, int per_store,
+                  struct outbox_event *events, int *n, struct err *e)
+{
+	char per[16], lim[16], lease[16];
+	PGresult *r;
+
+	*n = 0;
+	snprintf(per, sizeof(per), "%d", per_store);
+	snprintf(lim, sizeof(lim), "%d", max);
+	snprintf(lease, sizeof(lease), "%d", OUTBOX_LEASE_S);
+	r = db_exec_once(c, NULL, true, &st_claim, DB_PARAMS(owner, per, lim, lease), e);
+	if (r == NULL)
+		return false;
+	for (int i = 0; i < PQntuples(r) && i < max; i++) {
+		struct outbox_event *ev = &events[i];
+
+		memset(ev, 0, sizeof(*ev));
+		snprintf(ev->id, sizeof(ev->id), "%s", db_get(r, i, 0));
+		snprintf(ev->store_id, sizeof(ev->store_id), "%s", db_get(r, i, 1));
+		snprintf(ev->type, sizeof(ev->type), "%s", db_get(r, i, 2));
+		snprintf(ev->aggregate_id, sizeof(ev->aggregate_id), "%s", db_get(r, i, 3));
+		ev->payload = json_loads(db_get(r, i, 4), 0, NULL);
+		if (ev->payload == NULL)
+			ev->payload = json_object(); /* the handler will report what is missing */
+		ev->attempts = (int)db_get_ll(r, i, 5);
+		snprintf(ev->traceparent, sizeof(ev->traceparent), "%s", db_get(r, i, 6));
+		(*n)++;
+	}
+	PQclear(r);
+	return true;
+}
+
+static struct db_stmt st_release = DB_STMT(
+        "outbox_release", "UPDATE outbox_events SET claimed_by = NULL, claimed_until = NULL "
+                          "WHERE id = $1 AND status = 'pending' AND claimed_by = $2");
+
+bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
+                    struct err *e)
+{
+	PGresult *r = db_exec_once(c, ev->store_id, false, &st_release,
+	                           DB_PARAMS(ev->id, lease_owner), e);
+
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
+}
+
+static struct db_stmt st_dead =
+        DB_STMT("outbox_mark_dead",
+                "UPDATE outbox_events SET status = 'dead', attempts = attempts + 1, "
+                "       last_error = left($3, 1000), claimed_until = NULL, done_at = now() "
+                "WHERE id = $1 AND status = 'pending' AND claimed_by = $2");
+
+bool outbox_mark_dead(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
+                      const char *error, bool *held, struct err *e)
+{
+	PGresult *r = db_exec(c, &st_dead, DB_PARAMS(ev->id, lease_owner, error), e);
+
+	if (r == NULL)
+		return false;
+	*held = strcmp(PQcmdTuples(r), "1") == 0;
+	PQclear(r);
+	return true;
+}
+
+static struct db_stmt st_next_due = DB_STMT(
+        "outbox_next_due",
+        "SELECT coalesce(greatest(0, extract(epoch FROM min(greatest(available_at, "
+        "         coalesce(claimed_until, available_at))) - now()) * 1000)::bigint, $1::bigint) "
+        "FROM outbox_events WHERE status = 'pending'");
+
+bool outbox_next_due_ms(struct db_conn *c, long long cap_ms, long long *ms, struct err *e)
+{
+	char cap[24];
+	PGresult *r;
+
+	snprintf(cap, sizeof(cap), "%lld", cap_ms);
+	r = db_exec_once(c, NULL, true, &st_next_due, DB_PARAMS(cap), e);
+	if (r == NULL)
+		return false;
+	*ms = db_get_ll(r, 0, 0);
+	if (*ms > cap_ms)
+		*ms = cap_ms;
+	PQclear(r);
+	return true;
+}
+
+static const char *const event_statuses[] = {"pending", "done", "dead"};
+
+bool outbox_status_valid(const char *status)
+{
+	for (size_t i = 0; i < sizeof(event_statuses) / sizeof(event_statuses[0]); i++) {
+		if (strcmp(event_statuses[i], status) == 0)
+			return true;
+	}
+	return false;
+}
+
+#define EVENT_COLUMNS                                                                              \
+	"id, type, aggregate_id, status, attempts, last_error, payload::text, "                    \
+	"terminus_ts(available_at), terminus_ts(created_at), terminus_ts(done_at), "               \
+	"claimed_by IS NOT NULL AND claimed_until > now(), seq"
+
+static json_t *event_json(const PGresult *r, int row)
+{
+	const char *err = db_get(r, row, 5);
+	const char *done = db_get(r, row, 9);
+	json_t *payload = json_loads(db_get(r, row, 6), 0, NULL);
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:o, s:o, s:s, s:s, s:o}", "id",
+	                 db_get(r, row, 0), "type", db_get(r, row, 1), "aggregate_id",
+	                 db_get(r, row, 2), "status", db_get(r, row, 3), "attempts",
+	                 (int)db_get_ll(r, row, 4), "in_flight", db_get_bool(r, row, 10),
+	                 "last_error", err != NULL ? json_string(err) : json_null(), "payload",
+	                 payload != NULL ? payload : json_null(), "available_at", db_get(r, row, 7),
+	                 "created_at", db_get(r, row, 8), "done_at",
+	                 done != NULL ? json_string(done) : json_null());
+}
+
+static struct db_stmt st_list =
+        DB_STMT("outbox_list", "SELECT " EVENT_COLUMNS " FROM outbox_events "
+                               "WHERE store_id = $1 AND ($2::bigint = 0 OR seq < $2) "
+                               "  AND ($4 = '' OR status = $4) "
+                               "ORDER BY seq DESC LIMIT $3");
+
+bool outbox_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
+                 int limit, json_t **out, struct err *e)
+{
+	char cur[24], lim[16];
+	PGresult *r;
+
+	page_args(cursor, limit, cur, lim);
+	r = db_exec(c, &st_list, DB_PARAMS(store_id, cur, lim, status != NULL ? status : ""), e);
+	if (r == NULL)
+		return false;
+	*out = page_json(r, limit, 11, event_json);
+	PQclear(r);
+	return true;
+}
+
+static struct db_stmt st_stats = DB_STMT(
+        "outbox_stats",
+        "SELECT s.slug, "
+        "       count(*) FILTER (WHERE e.status = 'pending' AND e.available_at <= now() "
+        "                        AND (e.claimed_until IS NULL OR e.claimed_until < now())), "
+        "       count(*) FILTER (WHERE e.status = 'pending' AND e.claimed_until >= now()), "
+        "       count(*) FILTER (WHERE e.status = 'pending' AND e.available_at > now() "
+        "                        AND (e.claimed_until IS NULL OR e.claimed_until < now())), "
+        "       count(*) FILTER (WHERE e.status = 'dead'), "
+        "       coalesce(extract(epoch FROM now() - min(e.available_at) FILTER ("
+        "         WHERE e.status = 'pending' AND e.available_at <= now())), 0)::float8 "
+        "FROM outbox_events e JOIN stores s ON s.id = e.store_id "
+        "WHERE e.status IN ('pending', 'dead') GROUP BY s.slug ORDER BY s.slug");
+
+bool outbox_stats(struct db_conn *c, json_t **out, struct err *e)
+{
+	PGresult *r = db_exec(c, &st_stats, 0, NULL, e);
+	long long due = 0, flight = 0, later = 0, dead = 0;
+	double oldest = 0;
+	json_t *stores;
+
+	if (r == NULL)
+		return false;
+	stores = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		double age = strtod(db_get(r, i, 5), NULL);
+
+		due += db_get_ll(r, i, 1);
+		flight += db_get_ll(r, i, 2);
+		later += db_get_ll(r, i, 3);
+		dead += db_get_ll(r, i, 4);
+		if (age > oldest)
+			oldest = age;
+		json_array_append_new(stores, json_pack("{s:s, s:I, s:I, s:I, s:I, s:f}", "store",
+		                                        db_get(r, i, 0), "backlog",
+		                                        (json_int_t)db_get_ll(r, i, 1), "in_flight",
+		                                        (json_int_t)db_get_ll(r, i, 2), "scheduled",
+		                                        (json_int_t)db_get_ll(r, i, 3), "dead",
+		                                        (json_int_t)db_get_ll(r, i, 4),
+		                                        "oldest_due_age_seconds", age));
+	}
+	PQclear(r);
+	*out = json_pack("{s:I, s:I, s:I, s:I, s:f, s:o}", "backlog", (json_int_t)due, "in_flight",
+	                 (json_int_t)flight, "scheduled", (json_int_t)later, "dead",
+	                 (json_int_t)dead, "oldest_due_age_seconds", oldest, "stores", stores);
+	return true;
+}
+
+static struct db_stmt st_retry = DB_STMT(
+        "outbox_retry_dead",
+        "WITH u AS (UPDATE outbox_events SET status = 'pending', attempts = 0, "
+        "           available_at = now(), claimed_by = NULL, claimed_until = NULL, done_at = NULL "
+        "           WHERE id = $1 AND status = 'dead' RETURNING id) "
+        "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM outbox_events WHERE id = $1)");
+
+static struct db_stmt st_get =
+        DB_STMT("outbox_get", "SELECT " EVENT_COLUMNS " FROM outbox_events WHERE id = $1");
+
+bool outbox_retry_dead(struct db_conn *c, const char *event_id, bool *found, bool *was_dead,
+                       json_t **out, struct err *e)
+{
+	PGresult *r = db_exec(c, &st_retry, DB_PARAMS(event_id), e);
+
+	*out = NULL;
+	if (r == NULL)
+		return false;
+	*was_dead = db_get_ll(r, 0, 0) == 1;
+	*found = db_get_ll(r, 0, 1) == 1;
+	PQclear(r);
+	if (!*found)
+		return true;
+	r = db_exec(c, &st_get, DB_PARAMS(event_id), e);
+	if (r == NULL)
+		return false;
+	if (PQntuples(r) == 1)
+		*out = event_json(r, 0);
+	PQclear(r);
+	return true;
+}
+
+static struct db_stmt st_sweep =
+        DB_STMT("outbox_sweep", "DELETE FROM outbox_events WHERE id IN ("
+                                "  SELECT id FROM outbox_events WHERE status = 'done' "
+                                "    AND done_at < now() - make_interval(hours => $1::int) "
+                                "  LIMIT $2 FOR UPDATE SKIP LOCKED)");
+
+bool outbox_sweep(struct db_conn *c, int hours, int limit, int *deleted, struct err *e)
+{
+	char h[16], lim[16];
+	PGresult *r;
+
+	snprintf(h, sizeof(h), "%d", hours);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	r = db_exec_once(c, NULL, true, &st_sweep, DB_PARAMS(h, lim), e);
+	if (r == NULL)
+		return false;
+	*deleted = (int)strtol(PQcmdTuples(r), NULL, 10);
 	PQclear(r);
 	return true;
 }

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
+#include "notifier.h"
 #include "seed.h"
 #include "stores.h"
 #include "banned.h"
@@ -79,7 +80,8 @@ static int cmd_serve(struct app *app)
 	app->pool = db_pool_new(app->cfg.database_url, app->cfg.db_pool_size);
 	app->flags = flags_new(app->cfg.database_url);
 	app->stores = store_cache_new();
-	if (!flags_start(app->flags, &e))
+	app->notifier = notifier_new(app->cfg.database_url);
+	if (!flags_start(app->flags, &e) || !notifier_start(app->notifier, &e))
 		goto fail;
 	server = http_server_start(app, &e);
 	if (server == NULL)
@@ -91,6 +93,7 @@ static int cmd_serve(struct app *app)
 	sigwait(&stop, &sig);
 	log_info("received %s; draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_server_stop(server);
+	notifier_free(app->notifier);
 	flags_free(app->flags);
 	db_pool_free(app->pool);
 	store_cache_free(app->stores);
@@ -99,6 +102,7 @@ static int cmd_serve(struct app *app)
 fail:
 	fprintf(stderr, "terminus-api: %s\n", e.message);
 	err_release(&e);
+	notifier_free(app->notifier);
 	flags_free(app->flags);
 	db_pool_free(app->pool);
 	store_cache_free(app->stores);

@@ -1,0 +1,88 @@
+/*
+ * api_ops.c — looking at the outbox: a store's events, the operator's backlog view, and
+ * sending a dead event back to the queue.
+ */
+#include "api.h"
+#include "app.h"
+#include "db.h"
+#include "notifier.h"
+#include "outbox.h"
+#include "banned.h"
+
+void api_events_list(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c = NULL;
+	const char *status = req_query(req, "status");
+	json_t *out;
+	int limit;
+	long long cursor;
+
+	if (!req_list_params(req, &limit, &cursor, &e))
+		goto fail;
+	if (status != NULL && !outbox_status_valid(status)) {
+		err_set(&e, 400, "invalid_query", "status must be pending, done or dead");
+		err_detail(&e, "field", json_string("status"));
+		goto fail;
+	}
+	if ((c = api_begin(req, &e)) == NULL ||
+	    !outbox_list(c, req->store.id, status, cursor, limit, &out, &e))
+		goto fail;
+	api_commit_reply(req, c, 200, out, &e);
+	return;
+fail:
+	api_rollback_fail(req, c, &e);
+}
+
+void api_ops_outbox(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c = api_db(req, &e);
+	json_t *out;
+
+	if (c == NULL || !db_begin(c, NULL, true, &e)) {
+		api_fail(req, &e);
+		return;
+	}
+	if (!outbox_stats(c, &out, &e)) {
+		api_rollback_fail(req, c, &e);
+		return;
+	}
+	api_commit_reply(req, c, 200, out, &e);
+}
+
+void api_ops_retry_dead(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c;
+	bool found = false, was_dead = false;
+	char id[37];
+	json_t *out = NULL;
+
+	if (!api_uuid_param(req, "id", id))
+		return;
+	if ((c = api_db(req, &e)) == NULL || !db_begin(c, NULL, true, &e)) {
+		api_fail(req, &e);
+		return;
+	}
+	if (!outbox_retry_dead(c, id, &found, &was_dead, &out, &e)) {
+		api_rollback_fail(req, c, &e);
+		return;
+	}
+	if (!found || !was_dead) {
+		json_decref(out);
+		if (!found)
+			err_set(&e, 404, "not_found", "no event %s", id);
+		else
+			err_set(&e, 409, "event_not_dead", "only dead events can be retried");
+		api_rollback_fail(req, c, &e);
+		return;
+	}
+	if (!db_commit(c, &e)) {
+		json_decref(out);
+		api_fail(req, &e);
+		return;
+	}
+	notifier_poke(req->app->notifier);
+	reply_json(req, 200, out);
+}

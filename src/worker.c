@@ -1,0 +1,400 @@
+/*
+ * worker.c — the outbox worker (see worker.h).
+ *
+ * Why SKIP LOCKED and leases, not advisory locks: claims are plain row updates that commit at
+ * once, so a worker killed at any instant holds nothing but leases, which lapse after
+ * OUTBOX_LEASE_S; advisory locks would tie work to a session and make batching awkward.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "constants.h"
+#include "db.h"
+#include "events.h"
+#include "flags.h"
+#include "idem.h"
+#include "log.h"
+#include "notifier.h"
+#include "outbox.h"
+#include "worker.h"
+#include "banned.h"
+
+struct worker;
+
+struct handler_thread {
+	struct worker *w;
+	pthread_t thread;
+	int index;
+	char owner[96]; /* lease holder: one per thread, so two threads never share a lease */
+};
+
+struct worker {
+	struct config cfg;
+	char id[64];
+	struct flags *flags;
+	atomic_bool stop;
+	atomic_ulong handled;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	unsigned long wake_seq; /* bumped by every NOTIFY; guarded by lock */
+
+	pthread_t listener, housekeeper;
+	bool started;
+	struct handler_thread *threads;
+	int nthreads;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wake_all(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->wake_seq++;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Sleeps up to ms unless a wake-up newer than seen arrives (or stop). */
+static void wait_for_work(struct worker *w, unsigned long seen, long long ms)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->lock);
+	while (w->wake_seq == seen && !atomic_load(&w->stop)) {
+		if (pthread_cond_timedwait(&w->wake, &w->lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Sleeps up to ms, returning early only when the worker stops. */
+static void wait_stop(struct worker *w, long long ms)
+{
+	long long until = now_ms() + ms;
+
+	while (!atomic_load(&w->stop) && now_ms() < until) {
+		unsigned long seen;
+
+		pthread_mutex_lock(&w->lock);
+		seen = w->wake_seq;
+		pthread_mutex_unlock(&w->lock);
+		wait_for_work(w, seen, until - now_ms());
+	}
+}
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- handler threads ---------------------------------------------------------------------- */
+
+/* The trace id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), or "". */
+static void trace_id_of(const char *traceparent, char out[33])
+{
+	out[0] = '\0';
+	if (strlen(traceparent) >= 35 && traceparent[2] == '-') {
+		memcpy(out, traceparent + 3, 32);
+		out[32] = '\0';
+	}
+}
+
+static void run_event(struct handler_thread *t, struct db_conn *c, const struct outbox_event *ev)
+{
+	struct worker *w = t->w;
+	struct events_env env = {w->flags, t->owner, w->cfg.retry_base_ms, w->cfg.max_attempts};
+	static const char *const outcomes[] = {"done", "retry", "dead", "lease_lost"};
+	enum events_outcome outcome;
+	struct err e = ERR_INIT;
+	char trace[33];
+	struct log_ctx ctx = {NULL, ev->store_id, trace, ev->id};
+	long long start = now_ms();
+
+	trace_id_of(ev->traceparent, trace);
+	log_ctx_set(&ctx);
+	if (!events_run(&env, c, ev, NULL, NULL, &outcome, &e)) {
+		log_warn("event %s not recorded (%s); its lease will lapse and it runs again",
+		         ev->id, e.message);
+		err_release(&e);
+	} else {
+		if (outcome == EVENTS_DONE)
+			atomic_fetch_add(&w->handled, 1);
+		if (log_enabled(LOG_LEVEL_INFO))
+			log_fields(LOG_LEVEL_INFO,
+			           json_pack("{s:s, s:s, s:i, s:I}", "type", ev->type, "outcome",
+			                     outcomes[outcome], "attempt", ev->attempts + 1,
+			                     "latency_ms", (json_int_t)(now_ms() - start)),
+			           "event handled");
+	}
+	log_ctx_clear();
+}
+
+static void *handler_main(void *arg)
+{
+	struct handler_thread *t = arg;
+	struct worker *w = t->w;
+	struct outbox_event batch[OUTBOX_BATCH];
+	struct db_conn *c = NULL;
+
+	while (!atomic_load(&w->stop)) {
+		struct err e = ERR_INIT;
+		unsigned long seen;
+		int n = 0, i;
+		long long due_ms = OUTBOX_POLL_MS;
+
+		if (c == NULL && (c = db_conn_open(w->cfg.database_url, DB_ROLE_APP, &e)) == NULL) {
+			err_release(&e);
+			sleep_ms(WORKER_RECONNECT_MS);
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		seen = w->wake_seq;
+		pthread_mutex_unlock(&w->lock);
+		if (!outbox_claim(c, t->owner, OUTBOX_BATCH, OUTBOX_BATCH, batch, &n, &e))
+			goto lost;
+		for (i = 0; i < n && !atomic_load(&w->stop); i++)
+			run_event(t, c, &batch[i]);
+		/* Stopping: hand back what we claimed but did not start. */
+		for (; i < n; i++) {
+			if (!outbox_release(c, &batch[i], t->owner, &e))
+				err_release(&e);
+		}
+		for (i = 0; i < n; i++)
+			outbox_event_release(&batch[i]);
+		if (n == OUTBOX_BATCH)
+			continue; /* a full batch: there is probably more */
+		if (n == 0 && !outbox_next_due_ms(c, OUTBOX_POLL_MS, &due_ms, &e))
+			goto lost;
+		if (n == 0 && due_ms > 0)
+			wait_for_work(w, seen, due_ms);
+		continue;
+	lost:
+		log_warn("worker thread %d: %s", t->index, e.message);
+		err_release(&e);
+		if (!db_conn_ok(c)) {
+			db_conn_free(c);
+			c = NULL;
+		}
+		sleep_ms(WORKER_RECONNECT_MS);
+	}
+	db_conn_free(c);
+	return NULL;
+}
+
+/* ---- listener ------------------------------------------------------------------------------ */
+
+static void *listener_main(void *arg)
+{
+	struct worker *w = arg;
+	struct db_conn *c = NULL;
+
+	while (!atomic_load(&w->stop)) {
+		struct err e = ERR_INIT;
+		struct pollfd pfd;
+		PGnotify *note;
+		PGresult *r;
+		bool woke = false;
+
+		if (c == NULL) {
+			c = db_conn_open(w->cfg.database_url, DB_ROLE_APP, &e);
+			r = c != NULL ? db_exec_sql(c, "LISTEN " NOTIFY_CHANNEL, &e) : NULL;
+			if (r == NULL) {
+				err_release(&e);
+				db_conn_free(c);
+				c = NULL;
+				sleep_ms(WORKER_RECONNECT_MS);
+				continue;
+			}
+			PQclear(r);
+			wake_all(w); /* notifications sent while away are lost: look now */
+		}
+		pfd.fd = PQsocket(db_conn_pg(c));
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+			goto lost;
+		if (PQconsumeInput(db_conn_pg(c)) == 0)
+			goto lost;
+		while ((note = PQnotifies(db_conn_pg(c))) != NULL) {
+			woke = true;
+			PQfreemem(note);
+		}
+		if (woke)
+			wake_all(w);
+		continue;
+	lost:
+		log_warn("outbox listener lost its connection; reconnecting");
+		db_conn_free(c);
+		c = NULL;
+	}
+	db_conn_free(c);
+	return NULL;
+}
+
+/* ---- housekeeping ---------------------------------------------------------------------------- */
+
+static struct db_stmt st_heartbeat = DB_STMT(
+        "worker_heartbeat",
+        "INSERT INTO worker_heartbeats (worker_id, events_done) VALUES ($1, $2) "
+        "ON CONFLICT (worker_id) DO UPDATE SET seen_at = now(), events_done = EXCLUDED.events_done");
+
+static struct db_stmt st_heartbeat_end =
+        DB_STMT("worker_heartbeat_end", "DELETE FROM worker_heartbeats WHERE worker_id = $1");
+
+static void sweep(struct db_conn *c)
+{
+	struct err e = ERR_INIT;
+	int n = 0, total_events = 0, total_keys = 0;
+
+	do {
+		if (!outbox_sweep(c, OUTBOX_RETENTION_HOURS, SWEEP_BATCH, &n, &e))
+			goto fail;
+		total_events += n;
+	} while (n == SWEEP_BATCH);
+	do {
+		if (!idem_sweep(c, SWEEP_BATCH, &n, &e))
+			goto fail;
+		total_keys += n;
+	} while (n == SWEEP_BATCH);
+	if (total_events + total_keys > 0)
+		log_info("swept %d done events and %d expired idempotency keys", total_events,
+		         total_keys);
+	return;
+fail:
+	log_warn("sweep failed: %s", e.message);
+	err_release(&e);
+}
+
+static void *housekeeper_main(void *arg)
+{
+	struct worker *w = arg;
+	struct db_conn *c = NULL;
+	long long last_sweep = 0;
+
+	while (!atomic_load(&w->stop)) {
+		struct err e = ERR_INIT;
+		char done[24];
+		PGresult *r;
+
+		if (c == NULL && (c = db_conn_open(w->cfg.database_url, DB_ROLE_APP, &e)) == NULL) {
+			err_release(&e);
+			sleep_ms(WORKER_RECONNECT_MS);
+			continue;
+		}
+		snprintf(done, sizeof(done), "%lu", atomic_load(&w->handled));
+		r = db_exec_once(c, NULL, true, &st_heartbeat, DB_PARAMS(w->id, done), &e);
+		if (r == NULL) {
+			err_release(&e);
+			if (!db_conn_ok(c)) {
+				db_conn_free(c);
+				c = NULL;
+			}
+		}
+		PQclear(r);
+		if (c != NULL && now_ms() - last_sweep >= SWEEP_INTERVAL_S * 1000LL) {
+			sweep(c);
+			last_sweep = now_ms();
+		}
+		wait_stop(w, HEARTBEAT_INTERVAL_MS);
+	}
+	if (c != NULL) {
+		struct err e = ERR_INIT;
+
+		PQclear(db_exec_once(c, NULL, true, &st_heartbeat_end, DB_PARAMS(w->id), &e));
+		err_release(&e);
+	}
+	db_conn_free(c);
+	return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+struct worker *worker_new(const struct config *cfg, const char *worker_id)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		abort();
+	w->cfg = *cfg;
+	snprintf(w->id, sizeof(w->id), "%s", worker_id);
+	w->flags = flags_new(cfg->database_url);
+	atomic_init(&w->stop, false);
+	atomic_init(&w->handled, 0);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	w->nthreads = cfg->worker_concurrency;
+	w->threads = calloc((size_t)w->nthreads, sizeof(*w->threads));
+	if (w->threads == NULL)
+		abort();
+	return w;
+}
+
+bool worker_start(struct worker *w, struct err *e)
+{
+	if (!flags_start(w->flags, e))
+		return false;
+	if (pthread_create(&w->listener, NULL, listener_main, w) != 0 ||
+	    pthread_create(&w->housekeeper, NULL, housekeeper_main, w) != 0) {
+		err_internal(e, "cannot start worker threads");
+		return false;
+	}
+	for (int i = 0; i < w->nthreads; i++) {
+		struct handler_thread *t = &w->threads[i];
+
+		t->w = w;
+		t->index = i;
+		snprintf(t->owner, sizeof(t->owner), "%s-t%d", w->id, i);
+		if (pthread_create(&t->thread, NULL, handler_main, t) != 0)
+			abort();
+	}
+	w->started = true;
+	return true;
+}
+
+void worker_stop(struct worker *w)
+{
+	if (!w->started)
+		return;
+	atomic_store(&w->stop, true);
+	wake_all(w);
+	for (int i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i].thread, NULL);
+	pthread_join(w->listener, NULL);
+	pthread_join(w->housekeeper, NULL);
+	flags_stop(w->flags);
+	w->started = false;
+}
+
+void worker_free(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	worker_stop(w);
+	flags_free(w->flags);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w->threads);
+	free(w);
+}
