@@ -8,7 +8,9 @@
  * events_run(); the flag checkout.async_enabled decides where it runs, never what runs.
  *
  * A failed attempt is recorded with outbox_fail(): retried later with backoff, or dead after
- * TERMINUS_MAX_ATTEMPTS.
+ * TERMINUS_MAX_ATTEMPTS, when the type's compensation commits together with the burial.
+ * Handlers are batch-shaped: the worker runs a claimed batch per store and type; the sync
+ * checkout runs a batch of one.
  */
 #ifndef TERMINUS_EVENTS_H
 #define TERMINUS_EVENTS_H
@@ -23,6 +25,7 @@ struct flags;
 #define EVENT_PAYMENT_AUTHORIZED "PaymentAuthorized"
 #define EVENT_PAYMENT_VOID       "PaymentVoidRequested"
 #define EVENT_PAYMENT_REFUND     "PaymentRefundRequested"
+#define EVENTS_BATCH_MAX         32
 
 /* Extra work that must commit together with the event (the sync checkout stores its
  * idempotent answer this way). Runs inside the handler's transaction. */
@@ -47,6 +50,14 @@ enum events_outcome {
 bool events_run(const struct events_env *env, struct db_conn *c, const struct outbox_event *ev,
                 events_hook_fn hook, void *hook_arg, enum events_outcome *out,
                 struct err *e) MUST_CHECK;
+
+/* Runs n (≤ EVENTS_BATCH_MAX) events of one store and one type together: their outside calls
+ * share one request and their settling transaction one commit, so a batch costs a handful of
+ * commits instead of a handful per event. hook only with n == 1. outs[i] per event; false only
+ * when the batch could not even record its outcome (database gone): the leases then lapse. */
+bool events_run_batch(const struct events_env *env, struct db_conn *c,
+                      const struct outbox_event *evs, int n, events_hook_fn hook, void *hook_arg,
+                      enum events_outcome *outs, struct err *e) MUST_CHECK;
 
 bool events_type_known(const char *type);
 

@@ -37,6 +37,9 @@ bool outbox_insert(struct db_conn *c, const char *store_id, const char *type,
  * *held false: the lease was lost, the caller must roll back. */
 bool outbox_complete(struct db_conn *c, const char *event_id, const char *lease_owner, bool *held,
                      struct err *e) MUST_CHECK;
+/* outbox_complete as its own transaction, in one round trip (c idle). */
+bool outbox_complete_now(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
+                         bool *held, struct err *e) MUST_CHECK;
 /* Records a failed attempt in its own transaction: releases the lease and schedules the next
  * attempt after base_ms * 2^attempts with full jitter, or marks the event dead after
  * max_attempts. *dead tells which. */
@@ -44,9 +47,11 @@ bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *l
                  const char *error, int base_ms, int max_attempts, bool *dead,
                  struct err *e) MUST_CHECK;
 /* Claims up to max due events for owner with a lease of OUTBOX_LEASE_S, round-robin across
- * stores with due work (at most per_store from one store per claim), in one statement that
- * commits at once. events[0..*n) are filled; release each with outbox_event_release. */
-bool outbox_claim(struct db_conn *c, const char *owner, int max, int per_store,
+ * stores with due work, in one statement that commits at once. depth is how many of each
+ * store's oldest due events are candidates: more than max, so that concurrent claimers that
+ * skip each other's locked rows still find work. events[0..*n) are filled; release each with
+ * outbox_event_release. */
+bool outbox_claim(struct db_conn *c, const char *owner, int max, int depth,
                   struct outbox_event *events, int *n, struct err *e) MUST_CHECK;
 /* Gives an unstarted claim back (shutdown): due again at once for any worker. */
 bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
@@ -55,7 +60,8 @@ bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char
  * compensation). *held false when the lease was lost. */
 bool outbox_mark_dead(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
                       const char *error, bool *held, struct err *e) MUST_CHECK;
-/* Milliseconds until the next pending event is due (0 if one is due now), capped at cap_ms. */
+/* Milliseconds until the next unclaimed pending event is due (0 if one is due now), capped at
+ * cap_ms; leases that lapse are noticed by the next poll (cap_ms). */
 bool outbox_next_due_ms(struct db_conn *c, long long cap_ms, long long *ms,
                         struct err *e) MUST_CHECK;
 /* A store's events, newest first; status may be NULL. *out new list envelope. */

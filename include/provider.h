@@ -28,4 +28,9 @@ bool provider_call(struct db_conn *c, enum provider_op op, const char *store_id,
                    const char *payment_id, long long amount_cents, const char *idempotency_key,
                    bool inject_failure, struct err *e) MUST_CHECK;
 
+/* provider_call for n payments at once (one statement, one commit); no failure injection. */
+bool provider_call_batch(struct db_conn *c, enum provider_op op, const char *store_id, int n,
+                         const char *const *payment_ids, const long long *amounts,
+                         const char *const *idempotency_keys, struct err *e) MUST_CHECK;
+
 #endif

@@ -5,7 +5,8 @@
 -- Partial on status = 'pending', so the index holds the backlog only, never the history.
 CREATE INDEX outbox_pending_store ON outbox_events (store_id, available_at, seq)
 	WHERE status = 'pending';
-DROP INDEX outbox_pending;
+-- outbox_pending (available_at) from 001 stays: an idle worker asks it when the next event is
+-- due, so it sleeps exactly that long (retries with backoff) instead of polling blindly.
 -- Retention sweeps and the ops view look at finished events by age.
 CREATE INDEX outbox_finished ON outbox_events (done_at) WHERE status = 'done';
 

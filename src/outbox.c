@@ -72,6 +72,19 @@ bool outbox_complete(struct db_conn *c, const char *event_id, const char *lease_
 	return true;
 }
 
+bool outbox_complete_now(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
+                         bool *held, struct err *e)
+{
+	PGresult *r = db_exec_once(c, ev->store_id, false, &st_complete,
+	                           DB_PARAMS(ev->id, lease_owner), e);
+
+	if (r == NULL)
+		return false;
+	*held = strcmp(PQcmdTuples(r), "1") == 0;
+	PQclear(r);
+	return true;
+}
+
 long long outbox_backoff_ms(int base_ms, int attempts, double rnd)
 {
 	long long cap = 3600LL * 1000;
@@ -153,14 +166,14 @@ static struct db_stmt st_claim = DB_STMT(
         "RETURNING o.id, o.store_id, o.type, o.aggregate_id, o.payload::text, o.attempts, "
         "          coalesce(o.traceparent, '')");
 
-bool outbox_claim(struct db_conn *c, const char *owner, int max, int per_store,
+bool outbox_claim(struct db_conn *c, const char *owner, int max, int depth,
                   struct outbox_event *events, int *n, struct err *e)
 {
 	char per[16], lim[16], lease[16];
 	PGresult *r;
 
 	*n = 0;
-	snprintf(per, sizeof(per), "%d", per_store);
+	snprintf(per, sizeof(per), "%d", depth);
 	snprintf(lim, sizeof(lim), "%d", max);
 	snprintf(lease, sizeof(lease), "%d", OUTBOX_LEASE_S);
 	r = db_exec_once(c, NULL, true, &st_claim, DB_PARAMS(owner, per, lim, lease), e);
@@ -219,11 +232,12 @@ bool outbox_mark_dead(struct db_conn *c, const struct outbox_event *ev, const ch
 	return true;
 }
 
-static struct db_stmt st_next_due = DB_STMT(
-        "outbox_next_due",
-        "SELECT coalesce(greatest(0, extract(epoch FROM min(greatest(available_at, "
-        "         coalesce(claimed_until, available_at))) - now()) * 1000)::bigint, $1::bigint) "
-        "FROM outbox_events WHERE status = 'pending'");
+static struct db_stmt st_next_due =
+        DB_STMT("outbox_next_due",
+                "SELECT coalesce(greatest(0, extract(epoch FROM ("
+                "  SELECT available_at FROM outbox_events "
+                "  WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < now()) "
+                "  ORDER BY available_at LIMIT 1) - now()) * 1000)::bigint, $1::bigint)");
 
 bool outbox_next_due_ms(struct db_conn *c, long long cap_ms, long long *ms, struct err *e)
 {

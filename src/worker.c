@@ -121,34 +121,58 @@ static void trace_id_of(const char *traceparent, char out[33])
 	}
 }
 
-static void run_event(struct handler_thread *t, struct db_conn *c, const struct outbox_event *ev)
+/* Runs evs[0..n) — one store, one type — as one batch, logging each event's outcome with its
+ * own context. */
+static void run_group(struct handler_thread *t, struct db_conn *c, const struct outbox_event *evs,
+                      int n)
 {
 	struct worker *w = t->w;
 	struct events_env env = {w->flags, t->owner, w->cfg.retry_base_ms, w->cfg.max_attempts};
 	static const char *const outcomes[] = {"done", "retry", "dead", "lease_lost"};
-	enum events_outcome outcome;
+	enum events_outcome outs[OUTBOX_BATCH];
 	struct err e = ERR_INIT;
-	char trace[33];
-	struct log_ctx ctx = {NULL, ev->store_id, trace, ev->id};
 	long long start = now_ms();
+	bool recorded = events_run_batch(&env, c, evs, n, NULL, NULL, outs, &e);
 
-	trace_id_of(ev->traceparent, trace);
-	log_ctx_set(&ctx);
-	if (!events_run(&env, c, ev, NULL, NULL, &outcome, &e)) {
-		log_warn("event %s not recorded (%s); its lease will lapse and it runs again",
-		         ev->id, e.message);
-		err_release(&e);
-	} else {
-		if (outcome == EVENTS_DONE)
+	for (int i = 0; i < n; i++) {
+		char trace[33];
+		struct log_ctx ctx = {NULL, evs[i].store_id, trace, evs[i].id};
+
+		trace_id_of(evs[i].traceparent, trace);
+		log_ctx_set(&ctx);
+		if (!recorded && outs[i] == EVENTS_LEASE_LOST)
+			log_warn("event not recorded (%s); its lease will lapse and it runs again",
+			         e.message);
+		if (outs[i] == EVENTS_DONE)
 			atomic_fetch_add(&w->handled, 1);
 		if (log_enabled(LOG_LEVEL_INFO))
 			log_fields(LOG_LEVEL_INFO,
-			           json_pack("{s:s, s:s, s:i, s:I}", "type", ev->type, "outcome",
-			                     outcomes[outcome], "attempt", ev->attempts + 1,
-			                     "latency_ms", (json_int_t)(now_ms() - start)),
+			           json_pack("{s:s, s:s, s:i, s:i, s:I}", "type", evs[i].type,
+			                     "outcome", outcomes[outs[i]], "attempt",
+			                     evs[i].attempts + 1, "batch", n, "latency_ms",
+			                     (json_int_t)(now_ms() - start)),
 			           "event handled");
+		log_ctx_clear();
 	}
-	log_ctx_clear();
+	err_release(&e);
+}
+
+/* Stable insertion sort by (store, type): at most OUTBOX_BATCH elements. Stable keeps each
+ * store's events in claim order. */
+static void sort_batch(struct outbox_event *b, int n)
+{
+	for (int i = 1; i < n; i++) {
+		struct outbox_event tmp = b[i];
+		int j = i - 1;
+
+		while (j >= 0 && (strcmp(b[j].store_id, tmp.store_id) > 0 ||
+		                  (strcmp(b[j].store_id, tmp.store_id) == 0 &&
+		                   strcmp(b[j].type, tmp.type) > 0))) {
+			b[j + 1] = b[j];
+			j--;
+		}
+		b[j + 1] = tmp;
+	}
 }
 
 static void *handler_main(void *arg)
@@ -172,10 +196,20 @@ static void *handler_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		seen = w->wake_seq;
 		pthread_mutex_unlock(&w->lock);
-		if (!outbox_claim(c, t->owner, OUTBOX_BATCH, OUTBOX_BATCH, batch, &n, &e))
+		if (!outbox_claim(c, t->owner, OUTBOX_BATCH, OUTBOX_CLAIM_DEPTH, batch, &n, &e))
 			goto lost;
-		for (i = 0; i < n && !atomic_load(&w->stop); i++)
-			run_event(t, c, &batch[i]);
+		/* Group the batch by store and type (claims interleave stores for fairness); each
+		 * group runs as one batch. */
+		sort_batch(batch, n);
+		for (i = 0; i < n && !atomic_load(&w->stop);) {
+			int j = i + 1;
+
+			while (j < n && strcmp(batch[j].store_id, batch[i].store_id) == 0 &&
+			       strcmp(batch[j].type, batch[i].type) == 0)
+				j++;
+			run_group(t, c, &batch[i], j - i);
+			i = j;
+		}
 		/* Stopping: hand back what we claimed but did not start. */
 		for (; i < n; i++) {
 			if (!outbox_release(c, &batch[i], t->owner, &e))
