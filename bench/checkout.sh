@@ -47,4 +47,22 @@ psql -c "SELECT 'checked out: ' || count(*) FILTER (WHERE o.status <> 'pending')
          || ', orders with >1 live payment: ' || (SELECT count(*) FROM (SELECT order_id FROM payments
               WHERE status IN ('authorized','captured') GROUP BY order_id HAVING count(*) > 1) d)
          FROM orders o JOIN stores s ON s.id = o.store_id WHERE s.slug = '$slug'"
+if [ "$path" = async ] && [ "${WAIT_CONFIRM:-1}" = 1 ]; then
+	# With a worker running: wait for the drain, then the lag from the checkout transaction to
+	# the confirming one, from the timeline (both stamped with their transaction's start).
+	for _ in $(seq 1 600); do
+		left=$(psql -c "SELECT count(*) FROM orders o JOIN stores s ON s.id = o.store_id
+		                WHERE s.slug = '$slug' AND o.status = 'payment_authorized'")
+		[ "$left" = 0 ] && break
+		sleep 0.1
+	done
+	psql -c "SELECT 'checkout→confirmed ms: p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1)
+	         || '  p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
+	         || '  max ' || round(max(ms)::numeric, 1) || '  (' || count(*) || ' orders, ' || $left || ' unconfirmed)'
+	         FROM (SELECT extract(epoch FROM c.at - a.at) * 1000 AS ms
+	               FROM order_events a JOIN order_events c ON c.order_id = a.order_id
+	               JOIN orders o ON o.id = a.order_id JOIN stores s ON s.id = o.store_id
+	               WHERE s.slug = '$slug' AND a.to_status = 'payment_authorized'
+	                 AND c.to_status = 'confirmed') d"
+fi
 rm -f "$ids"

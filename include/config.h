@@ -11,6 +11,10 @@
 #include "err.h"
 #include "log.h"
 
+/* How the API wakes workers after it writes an outbox event (see notifier.h for the why). */
+enum wakeup { WAKEUP_COALESCED, WAKEUP_IN_TRANSACTION, WAKEUP_OFF, WAKEUP_COUNT };
+extern const char *const wakeup_names[WAKEUP_COUNT];
+
 struct config {
 	char database_url[1024];
 	char listen_host[64];
@@ -18,6 +22,7 @@ struct config {
 	char operator_key[256]; /* "" = operator endpoints answer 401 */
 	int worker_concurrency;
 	enum log_level log_level;
+	enum wakeup wakeup;
 	int retry_base_ms;
 	int max_attempts;
 	int http_threads;

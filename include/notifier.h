@@ -18,7 +18,15 @@
 
 struct notifier;
 
-struct notifier *notifier_new(const char *url);
+struct db_conn;
+enum wakeup;
+
+/* mode: WAKEUP_COALESCED pokes send NOTIFYs; WAKEUP_IN_TRANSACTION makes notifier_in_tx send
+ * one inside the caller's transaction instead (the measured trap, kept for comparison);
+ * WAKEUP_OFF sends nothing and workers poll. */
+struct notifier *notifier_new(const char *url, enum wakeup mode);
+/* Inside a transaction that wrote events: NOTIFY now if the mode is in-transaction. */
+bool notifier_in_tx(struct notifier *n, struct db_conn *c, struct err *e) MUST_CHECK;
 bool notifier_start(struct notifier *n, struct err *e) MUST_CHECK;
 /* Stops the thread (a last pending poke is sent first) and frees. NULL is fine. */
 void notifier_free(struct notifier *n);

@@ -195,6 +195,8 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 			goto error;
 		if (!idem_complete(c, store_id, in->idempotency_key, 202, st->body, e))
 			goto error;
+		if (!notifier_in_tx(app->notifier, c, e))
+			goto error;
 	}
 	ok = db_commit(c, e);
 	return ok ? TX_COMMITTED : TX_ERROR;

@@ -13,7 +13,7 @@
 #include "constants.h"
 #include "banned.h"
 
-enum var_type { VAR_STRING, VAR_INT, VAR_LOG_LEVEL, VAR_ADDRESS, VAR_SECRET };
+enum var_type { VAR_STRING, VAR_INT, VAR_LOG_LEVEL, VAR_ADDRESS, VAR_SECRET, VAR_WAKEUP };
 
 struct config_var {
 	const char *name;
@@ -41,6 +41,10 @@ static const struct config_var config_vars[] = {
          "operator bearer token, at least 32 characters; unset: operator endpoints answer 401"},
         {"TERMINUS_WORKER_CONCURRENCY", VAR_INT, "4", 1, 64, NUM(worker_concurrency),
          "handler threads per worker process"},
+        {"TERMINUS_WAKEUP", VAR_WAKEUP, "coalesced", 0, 0, NUM(wakeup),
+         "how the API wakes workers after writing an event: coalesced (NOTIFY after commit, "
+         "batched), in-transaction (NOTIFY inside the checkout transaction: for comparison), off "
+         "(workers poll)"},
         {"TERMINUS_LOG_LEVEL", VAR_LOG_LEVEL, "info", 0, 0, NUM(log_level),
          "debug, info, warn or error"},
         {"TERMINUS_RETRY_BASE_MS", VAR_INT, "1000", 1, 3600000, NUM(retry_base_ms),
@@ -54,6 +58,8 @@ static const struct config_var config_vars[] = {
         {"TERMINUS_METRICS_LISTEN", VAR_ADDRESS, "127.0.0.1:9464", 0, 0,
          ADDR(metrics_host, metrics_port), "worker metrics address host:port"},
 };
+
+const char *const wakeup_names[WAKEUP_COUNT] = {"coalesced", "in-transaction", "off"};
 
 static bool parse_int(const char *s, long min, long max, int *out)
 {
@@ -110,6 +116,16 @@ static bool load_var(struct config *c, const struct config_var *v, const char *v
 			return false;
 		}
 		return true;
+	case VAR_WAKEUP:
+		for (int i = 0; i < WAKEUP_COUNT; i++) {
+			if (strcmp(value, wakeup_names[i]) == 0) {
+				c->wakeup = (enum wakeup)i;
+				return true;
+			}
+		}
+		err_set(e, 0, "config", "%s: \"%s\" is not one of coalesced, in-transaction, off",
+		        v->name, value);
+		return false;
 	case VAR_LOG_LEVEL:
 		if (!log_parse_level(value, &c->log_level)) {
 			err_set(e, 0, "config", "%s: \"%s\" is not one of debug, info, warn, error",

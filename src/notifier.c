@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "db.h"
 #include "log.h"
 #include "notifier.h"
@@ -14,6 +15,7 @@
 
 struct notifier {
 	char *url;
+	enum wakeup mode;
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t lock;
@@ -23,21 +25,36 @@ struct notifier {
 	atomic_ulong sent;
 };
 
-struct notifier *notifier_new(const char *url)
+struct notifier *notifier_new(const char *url, enum wakeup mode)
 {
 	struct notifier *n = calloc(1, sizeof(*n));
 
 	if (n == NULL || (n->url = strdup(url)) == NULL)
 		abort();
+	n->mode = mode;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->cond, NULL);
 	atomic_init(&n->sent, 0);
 	return n;
 }
 
+bool notifier_in_tx(struct notifier *n, struct db_conn *c, struct err *e)
+{
+	PGresult *r;
+
+	if (n == NULL || n->mode != WAKEUP_IN_TRANSACTION)
+		return true;
+	r = db_exec_sql(c, "NOTIFY " NOTIFY_CHANNEL, e);
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	atomic_fetch_add(&n->sent, 1);
+	return true;
+}
+
 void notifier_poke(struct notifier *n)
 {
-	if (n == NULL)
+	if (n == NULL || n->mode != WAKEUP_COALESCED)
 		return;
 	pthread_mutex_lock(&n->lock);
 	if (!n->pending) {

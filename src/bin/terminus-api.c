@@ -80,7 +80,7 @@ static int cmd_serve(struct app *app)
 	app->pool = db_pool_new(app->cfg.database_url, app->cfg.db_pool_size);
 	app->flags = flags_new(app->cfg.database_url);
 	app->stores = store_cache_new();
-	app->notifier = notifier_new(app->cfg.database_url);
+	app->notifier = notifier_new(app->cfg.database_url, app->cfg.wakeup);
 	if (!flags_start(app->flags, &e) || !notifier_start(app->notifier, &e))
 		goto fail;
 	server = http_server_start(app, &e);
