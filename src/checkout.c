@@ -76,6 +76,10 @@ static struct db_stmt st_take_stock = DB_STMT(
         "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM l), "
         "       f.product_id, f.quantity, f.available FROM (SELECT 1) AS one LEFT JOIN f ON true");
 
+static struct db_stmt st_available =
+        DB_STMT("checkout_available",
+                "SELECT available FROM inventory WHERE product_id = $1 AND store_id = $2");
+
 static void decide(struct tx_state *st, const char *request_id, struct err *decision)
 {
 	st->status = decision->status;
@@ -178,8 +182,22 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 		        "not enough stock for every line of the order");
 		err_detail(&decision, "product_id", json_string(db_get(r, 0, 2)));
 		err_detail(&decision, "requested", json_integer(db_get_ll(r, 0, 3)));
-		err_detail(&decision, "available", json_integer(db_get_ll(r, 0, 4)));
 		PQclear(r);
+		/* The statement saw the stock as it was before it waited for the row lock; a new
+		 * statement reads what the refusal was decided against. */
+		r = db_exec(c, &st_available,
+		            DB_PARAMS(json_string_value(
+		                              json_object_get(decision.details, "product_id")),
+		                      store_id),
+		            e);
+		if (r == NULL) {
+			err_release(&decision);
+			goto error;
+		}
+		err_detail(&decision, "available",
+		           json_integer(PQntuples(r) == 1 ? db_get_ll(r, 0, 0) : 0));
+		PQclear(r);
+		r = NULL;
 		db_rollback(c);
 		decide(st, in->request_id, &decision);
 		err_release(&decision);

@@ -302,6 +302,12 @@ static void classify(struct db_conn *c, PGresult *r, const char *what, struct er
 	if (PQstatus(c->pg) != CONNECTION_OK || state == NULL) {
 		/* A connection killed by the server yields an error without SQLSTATE. */
 		set_unavailable(e, msg);
+	} else if (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0 ||
+	           strcmp(state, "42704") == 0) {
+		/* Undefined table, function or role: the schema is not migrated (yet). */
+		err_set(e, 503, "not_ready", "the database schema is not migrated yet");
+		e->retry_after = DB_RETRY_AFTER_S;
+		log_warn("database %s failed (%s): %s", what, state, msg);
 	} else if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
 	           strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
 	           strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||

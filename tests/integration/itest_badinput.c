@@ -1,0 +1,760 @@
+/*
+ * itest_badinput.c — hostile and broken input on every POST/PUT route: each gets its specified
+ * 4xx with the error envelope, never a 5xx, no effect in the database, and the server still
+ * answers /healthz afterwards.
+ *
+ * Each route is described once (method, path, auth, a valid body as fields, which field takes
+ * a wrong type and which takes numbers); every case is then built from that description, so a
+ * new route needs one table entry, not a new test.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "fixtures.h"
+#include "banned.h"
+
+#define MAX_FIELDS 6
+#define OVERSIZE   (70 * 1024)
+#define DEEP       5000
+
+struct field {
+	const char *name;
+	const char *raw; /* JSON text of the value */
+};
+
+struct route {
+	const char *name;
+	const char *method;
+	char path[256];
+	const char *auth;
+	bool idem; /* needs an Idempotency-Key (a fresh one per request) */
+	struct field fields[MAX_FIELDS];
+	const char *type_field; /* a field and a value of the wrong type for it */
+	const char *type_raw;
+	const char *num_field; /* where numbers go: num_wrap with %s for the number */
+	char num_wrap[256];
+	const char *num_path; /* the details.field naming it */
+};
+
+static struct h_store store;
+static char product_id[H_ID_LEN];
+static char order_id[H_ID_LEN];
+static char product_raw[80];
+static struct route routes[6];
+static size_t nroutes;
+
+static int group_setup(void **state)
+{
+	struct route *r;
+
+	(void)state;
+	h_must_create_store(&store, "bad");
+	h_must_create_product(&store, 100, 10, product_id);
+	h_must_create_order(&store, product_id, 1, order_id);
+	snprintf(product_raw, sizeof(product_raw), "\"%s\"", product_id);
+
+	r = &routes[nroutes++];
+	*r = (struct route){.name = "create store",
+	                    .method = "POST",
+	                    .auth = h_env.operator_key,
+	                    .fields = {{"slug", "\"bad-new-store\""},
+	                               {"name", "\"Bad\""},
+	                               {"currency", "\"USD\""}},
+	                    .type_field = "name",
+	                    .type_raw = "5",
+	                    .num_field = "name",
+	                    .num_path = "name"};
+	snprintf(r->path, sizeof(r->path), "/v1/stores");
+	snprintf(r->num_wrap, sizeof(r->num_wrap), "%s", "%s");
+
+	r = &routes[nroutes++];
+	*r = (struct route){.name = "create product",
+	                    .method = "POST",
+	                    .auth = store.key,
+	                    .fields = {{"sku", "\"bad-sku\""},
+	                               {"name", "\"Bad\""},
+	                               {"description", "\"d\""},
+	                               {"price_cents", "100"},
+	                               {"inventory", "5"}},
+	                    .type_field = "price_cents",
+	                    .type_raw = "\"100\"",
+	                    .num_field = "price_cents",
+	                    .num_path = "price_cents"};
+	snprintf(r->path, sizeof(r->path), "/v1/stores/%s/products", store.slug);
+	snprintf(r->num_wrap, sizeof(r->num_wrap), "%s", "%s");
+
+	r = &routes[nroutes++];
+	*r = (struct route){.name = "adjust inventory",
+	                    .method = "POST",
+	                    .auth = store.key,
+	                    .fields = {{"delta", "1"}, {"reason", "\"r\""}},
+	                    .type_field = "delta",
+	                    .type_raw = "\"1\"",
+	                    .num_field = "delta",
+	                    .num_path = "delta"};
+	snprintf(r->path, sizeof(r->path), "/v1/stores/%s/products/%s/inventory", store.slug,
+	         product_id);
+	snprintf(r->num_wrap, sizeof(r->num_wrap), "%s", "%s");
+
+	r = &routes[nroutes++];
+	*r = (struct route){.name = "create order",
+	                    .method = "POST",
+	                    .auth = NULL,
+	                    .fields = {{"items", NULL}, {"customer_email", "\"a@example.com\""}},
+	                    .type_field = "items",
+	                    .type_raw = "\"all of them\"",
+	                    .num_field = "items",
+	                    .num_path = "items[0].quantity"};
+	snprintf(r->path, sizeof(r->path), "/v1/stores/%s/orders", store.slug);
+	snprintf(r->num_wrap, sizeof(r->num_wrap), "[{\"product_id\":\"%s\",\"quantity\":%s}]",
+	         product_id, "%s");
+	{
+		static char items[160];
+
+		snprintf(items, sizeof(items), "[{\"product_id\":\"%s\",\"quantity\":1}]",
+		         product_id);
+		r->fields[0].raw = items;
+	}
+
+	r = &routes[nroutes++];
+	*r = (struct route){.name = "checkout",
+	                    .method = "POST",
+	                    .auth = NULL,
+	                    .idem = true,
+	                    .fields = {{"payment_token", "\"tok_ok\""}},
+	                    .type_field = "payment_token",
+	                    .type_raw = "1",
+	                    .num_field = "payment_token",
+	                    .num_path = "payment_token"};
+	snprintf(r->path, sizeof(r->path), "/v1/stores/%s/orders/%s/checkout", store.slug,
+	         order_id);
+	snprintf(r->num_wrap, sizeof(r->num_wrap), "%s", "%s");
+
+	r = &routes[nroutes++];
+	*r = (struct route){.name = "put flag",
+	                    .method = "PUT",
+	                    .auth = store.key,
+	                    .fields = {{"enabled", "false"}, {"rollout_percent", "100"}},
+	                    .type_field = "enabled",
+	                    .type_raw = "\"yes\"",
+	                    .num_field = "rollout_percent",
+	                    .num_path = "rollout_percent"};
+	snprintf(r->path, sizeof(r->path), "/v1/stores/%s/flags/checkout.async_enabled",
+	         store.slug);
+	snprintf(r->num_wrap, sizeof(r->num_wrap), "%s", "%s");
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	h_db_close();
+	return 0;
+}
+
+/* The route's body with one field's value replaced (override_raw NULL: kept) and an extra
+ * member appended (extra NULL: none). Caller frees. */
+static char *body_of(const struct route *rt, const char *override, const char *override_raw,
+                     const char *extra)
+{
+	size_t cap = 1024 + (override_raw ? strlen(override_raw) : 0) + (extra ? strlen(extra) : 0);
+	char *b = malloc(cap);
+	size_t off = 0;
+	size_t i;
+
+	if (!b)
+		abort();
+	b[off++] = '{';
+	for (i = 0; i < MAX_FIELDS && rt->fields[i].name; i++) {
+		const char *raw = rt->fields[i].raw;
+
+		if (override && !strcmp(override, rt->fields[i].name) && override_raw)
+			raw = override_raw;
+		off += (size_t)snprintf(b + off, cap - off, "%s\"%s\":%s", i ? "," : "",
+		                        rt->fields[i].name, raw);
+	}
+	if (extra)
+		off += (size_t)snprintf(b + off, cap - off, ",%s", extra);
+	snprintf(b + off, cap - off, "}");
+	return b;
+}
+
+/* The route's number field holding this JSON number text. Caller frees. */
+static char *body_with_number(const struct route *rt, const char *number)
+{
+	const char *hole = strstr(rt->num_wrap, "%s");
+	char wrapped[512];
+
+	H_CHECK(hole != NULL, "num_wrap of %s lacks %%s", rt->name);
+	snprintf(wrapped, sizeof(wrapped), "%.*s%s%s", (int)(hole - rt->num_wrap), rt->num_wrap,
+	         number, hole + 2);
+	return body_of(rt, rt->num_field, wrapped, NULL);
+}
+
+/* Sends body (len bytes) to the route, with content type ct (NULL: JSON), chunked or not. */
+static void send_to(struct resp *r, const struct route *rt, const char *body, size_t len,
+                    const char *ct, bool chunked, bool expect_100)
+{
+	char key[80];
+	struct h_req q = {.method = rt->method,
+	                  .path = rt->path,
+	                  .auth = rt->auth,
+	                  .body = body,
+	                  .body_len = len,
+	                  .content_type = ct,
+	                  .chunked = chunked,
+	                  .expect_100 = expect_100};
+
+	if (rt->idem) {
+		h_unique_key(key, sizeof(key), "bad");
+		q.idem_key = key;
+	}
+	h_request(&q, r);
+}
+
+static void send_text(struct resp *r, const struct route *rt, const char *body)
+{
+	send_to(r, rt, body, strlen(body), NULL, false, false);
+}
+
+/* 400 with one of the codes a rejected number may get; a validation code names the field. */
+static void expect_number_rejected(const struct resp *r, const struct route *rt, const char *what)
+{
+	const char *code;
+
+	H_CHECK(r->status == 400, "%s: the number %s got HTTP %ld: %s", rt->name, what, r->status,
+	        r->body ? r->body : r->error);
+	H_ERROR(r, 400, NULL);
+	code = h_jstr(r->json, "error.code");
+	H_CHECK(!strcmp(code, "invalid_json") || !strcmp(code, "invalid_value") ||
+	                !strcmp(code, "invalid_type"),
+	        "%s: number %s answered %s", rt->name, what, code);
+	if (strcmp(code, "invalid_json") != 0)
+		H_JSTR(r->json, "error.details.field", rt->num_path);
+}
+
+static void health_still_ok(void)
+{
+	struct resp r = {0};
+
+	h_get(&r, "/healthz", NULL);
+	H_STATUS(&r, 200);
+	resp_release(&r);
+}
+
+/* A fingerprint of every table a POST/PUT route could write. */
+static char *db_state(void)
+{
+	return h_db_str(
+	        "SELECT concat_ws('/', (SELECT count(*) FROM stores), "
+	        "(SELECT count(*) FROM products), (SELECT sum(available) FROM inventory), "
+	        "(SELECT count(*) FROM inventory_movements), (SELECT count(*) FROM orders), "
+	        "(SELECT count(*) FROM payments), (SELECT count(*) FROM outbox_events), "
+	        "(SELECT count(*) FROM flag_overrides), (SELECT count(*) FROM flag_audit), "
+	        "(SELECT count(*) FROM idempotency_keys WHERE status = 'completed'))",
+	        NULL);
+}
+
+static void test_malformed_json(void **state)
+{
+	static const char *const bodies[] = {
+	        "{\"a\":",
+	        "{",
+	        "}",
+	        "{\"a\" 1}",
+	        "{'a':1}",
+	        "[]",
+	        "[1,2]",
+	        "\"text\"",
+	        "42",
+	        "null",
+	        "true",
+	        "{\"a\":1,}",
+	        "{\"a\":1}x",
+	        "{\"a\":1}{\"b\":2}",
+	        "{\"a\":tru}",
+	        "{\"a\":NaN}",
+	        "{\"a\":Infinity}",
+	        "{\"a\":01}",
+	        "{\"a\":\"\\x41\"}",
+	};
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	size_t i;
+	size_t k;
+
+	(void)state;
+	for (i = 0; i < nroutes; i++) {
+		char *valid = body_of(&routes[i], NULL, NULL, NULL);
+		char *dup;
+
+		for (k = 0; k < sizeof(bodies) / sizeof(bodies[0]); k++) {
+			send_text(&r, &routes[i], bodies[k]);
+			H_ERROR(&r, 400, "invalid_json");
+		}
+		/* Empty body. */
+		send_to(&r, &routes[i], "", 0, NULL, false, false);
+		H_ERROR(&r, 400, "invalid_json");
+		/* A valid body cut short. */
+		send_to(&r, &routes[i], valid, strlen(valid) - 1, NULL, false, false);
+		H_ERROR(&r, 400, "invalid_json");
+		/* The same key twice. */
+		dup = body_of(&routes[i], NULL, NULL, NULL);
+		{
+			size_t n = strlen(dup) + 64 + strlen(routes[i].fields[0].raw);
+			char *d2 = malloc(n);
+
+			H_CHECK(d2 != NULL, "out of memory");
+			snprintf(d2, n, "{\"%s\":%s,%s", routes[i].fields[0].name,
+			         routes[i].fields[0].raw, dup + 1);
+			send_text(&r, &routes[i], d2);
+			free(d2);
+			H_ERROR(&r, 400, "invalid_json");
+		}
+		free(dup);
+		free(valid);
+		health_still_ok();
+	}
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "malformed bodies changed the database: %s -> %s", before,
+	        after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+static void test_wrong_types_and_unknown_fields(void **state)
+{
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < nroutes; i++) {
+		const struct route *rt = &routes[i];
+		char *b;
+
+		b = body_of(rt, rt->type_field, rt->type_raw, NULL);
+		send_text(&r, rt, b);
+		free(b);
+		H_ERROR_FIELD(&r, 400, "invalid_type", rt->type_field);
+
+		/* Objects and arrays where a scalar belongs. */
+		b = body_of(rt, rt->fields[0].name, "{\"nested\":true}", NULL);
+		send_text(&r, rt, b);
+		free(b);
+		H_ERROR_FIELD(&r, 400, "invalid_type", rt->fields[0].name);
+
+		b = body_of(rt, NULL, NULL, "\"zz_unknown\":1");
+		send_text(&r, rt, b);
+		free(b);
+		H_ERROR_FIELD(&r, 400, "unknown_field", "zz_unknown");
+
+		/* Every field missing. */
+		send_text(&r, rt, "{}");
+		H_ERROR(&r, 400, "missing_field");
+		health_still_ok();
+	}
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "rejected bodies changed the database: %s -> %s", before,
+	        after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+static void test_huge_numbers(void **state)
+{
+	static const char *const numbers[] = {
+	        "1e400",
+	        "-1e400",
+	        "99999999999999999999",
+	        "-99999999999999999999",
+	        "9223372036854775808",
+	        "1e308",
+	        "1.5",
+	        "-0.0000001",
+	        "9223372036854775807",
+	        "1e9999999999",
+	};
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	size_t i;
+	size_t k;
+
+	(void)state;
+	for (i = 0; i < nroutes; i++) {
+		for (k = 0; k < sizeof(numbers) / sizeof(numbers[0]); k++) {
+			char *b = body_with_number(&routes[i], numbers[k]);
+
+			send_text(&r, &routes[i], b);
+			free(b);
+			expect_number_rejected(&r, &routes[i], numbers[k]);
+		}
+		health_still_ok();
+	}
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "huge numbers changed the database: %s -> %s", before,
+	        after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+/* n levels of [ … ] (or {"a": … }) around 1. Caller frees. */
+static char *nested(size_t n, bool objects)
+{
+	size_t unit = objects ? 5 : 1;
+	char *s = malloc(n * (unit + 1) + 2);
+	size_t off = 0;
+	size_t i;
+
+	if (!s)
+		abort();
+	for (i = 0; i < n; i++) {
+		memcpy(s + off, objects ? "{\"a\":" : "[", unit);
+		off += unit;
+	}
+	s[off++] = '1';
+	for (i = 0; i < n; i++)
+		s[off++] = objects ? '}' : ']';
+	s[off] = '\0';
+	return s;
+}
+
+static void test_deep_nesting(void **state)
+{
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	char *arrays = nested(DEEP, false);
+	char *objects = nested(DEEP, true);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < nroutes; i++) {
+		char *b;
+
+		/* The whole body, and inside a field. */
+		send_text(&r, &routes[i], objects);
+		H_ERROR(&r, 400, "invalid_json");
+		send_text(&r, &routes[i], arrays);
+		H_ERROR(&r, 400, "invalid_json");
+		b = body_of(&routes[i], routes[i].fields[0].name, arrays, NULL);
+		send_text(&r, &routes[i], b);
+		free(b);
+		H_ERROR(&r, 400, "invalid_json");
+		health_still_ok();
+	}
+	free(arrays);
+	free(objects);
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "deep bodies changed the database: %s -> %s", before,
+	        after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+static void test_oversized_bodies(void **state)
+{
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	char *big = malloc(OVERSIZE + 1);
+	char *fits;
+	size_t fits_len = 64 * 1024;
+	size_t i;
+
+	(void)state;
+	H_CHECK(big != NULL, "out of memory");
+	for (i = 0; i < nroutes; i++) {
+		const struct route *rt = &routes[i];
+		char *head = body_of(rt, NULL, NULL, "\"zz_pad\":\"");
+		size_t hl = strlen(head) - 1; /* drop the closing brace */
+
+		/* A valid-looking JSON document of 70 KiB: a long string member. */
+		memcpy(big, head, hl);
+		memset(big + hl, 'x', OVERSIZE - hl - 2);
+		memcpy(big + OVERSIZE - 2, "\"}", 2);
+		big[OVERSIZE] = '\0';
+		free(head);
+
+		send_to(&r, rt, big, OVERSIZE, NULL, false, false);
+		H_ERROR(&r, 413, "payload_too_large");
+		send_to(&r, rt, big, OVERSIZE, NULL, true, false);
+		H_ERROR(&r, 413, "payload_too_large");
+		send_to(&r, rt, big, OVERSIZE, NULL, false, true);
+		H_ERROR(&r, 413, "payload_too_large");
+		health_still_ok();
+	}
+
+	/* Exactly 64 KiB is read and judged on its content (an unknown field), not its size;
+	 * one byte more is too large. Both framings. */
+	fits = malloc(fits_len + 2);
+	H_CHECK(fits != NULL, "out of memory");
+	memset(fits, ' ', fits_len + 1);
+	memcpy(fits, "{\"zz_unknown\":1", 15);
+	fits[fits_len - 1] = '}';
+	fits[fits_len + 1] = '\0';
+	for (i = 0; i < nroutes; i++) {
+		send_to(&r, &routes[i], fits, fits_len, NULL, false, false);
+		H_ERROR_FIELD(&r, 400, "unknown_field", "zz_unknown");
+		send_to(&r, &routes[i], fits, fits_len, NULL, true, false);
+		H_ERROR_FIELD(&r, 400, "unknown_field", "zz_unknown");
+		send_to(&r, &routes[i], fits, fits_len + 1, NULL, false, false);
+		H_ERROR(&r, 413, "payload_too_large");
+		send_to(&r, &routes[i], fits, fits_len + 1, NULL, true, false);
+		H_ERROR(&r, 413, "payload_too_large");
+	}
+	free(fits);
+	free(big);
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "oversized bodies changed the database: %s -> %s", before,
+	        after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+static void test_nul_bytes_and_bad_utf8(void **state)
+{
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < nroutes; i++) {
+		const struct route *rt = &routes[i];
+		char *valid = body_of(rt, NULL, NULL, NULL);
+		size_t vl = strlen(valid);
+		char *b;
+		char raw[1200];
+		size_t n;
+
+		/* A raw NUL inside the first string member, after the document, before it. */
+		b = body_of(rt, NULL, NULL, "\"zz_nul\":\"a#b\"");
+		n = strlen(b);
+		*strchr(b, '#') = '\0';
+		send_to(&r, rt, b, n, NULL, false, false);
+		free(b);
+		H_ERROR(&r, 400, "invalid_json");
+		memcpy(raw, valid, vl);
+		raw[vl] = '\0';
+		send_to(&r, rt, raw, vl + 1, NULL, false, false);
+		H_ERROR(&r, 400, "invalid_json");
+		raw[0] = '\0';
+		memcpy(raw + 1, valid, vl);
+		send_to(&r, rt, raw, vl + 1, NULL, false, false);
+		H_ERROR(&r, 400, "invalid_json");
+		/* The same through chunked framing. */
+		memcpy(raw, valid, vl);
+		raw[vl / 2] = '\0';
+		send_to(&r, rt, raw, vl, NULL, true, false);
+		H_ERROR(&r, 400, "invalid_json");
+
+		/* An escaped NUL in a string. */
+		b = body_of(rt, rt->fields[0].name, "\"tok_\\u0000ok\"", NULL);
+		send_text(&r, rt, b);
+		free(b);
+		H_ERROR(&r, 400, "invalid_json");
+
+		/* Invalid UTF-8 and a lone surrogate. */
+		b = body_of(rt, rt->fields[0].name, "\"\xff\xfe\"", NULL);
+		send_text(&r, rt, b);
+		free(b);
+		H_ERROR(&r, 400, "invalid_json");
+		b = body_of(rt, rt->fields[0].name, "\"\\ud800\"", NULL);
+		send_text(&r, rt, b);
+		free(b);
+		H_ERROR(&r, 400, "invalid_json");
+		free(valid);
+		health_still_ok();
+	}
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "NUL bodies changed the database: %s -> %s", before, after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+static void test_content_type(void **state)
+{
+	static const char *const wrong[] = {"text/plain",
+	                                    "",
+	                                    "application/jsonx",
+	                                    "application/x-www-form-urlencoded",
+	                                    "multipart/form-data; boundary=x",
+	                                    "json"};
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	size_t i;
+	size_t k;
+
+	(void)state;
+	for (i = 0; i < nroutes; i++) {
+		const struct route *rt = &routes[i];
+		char *b = body_of(rt, NULL, NULL, "\"zz_unknown\":1");
+
+		for (k = 0; k < sizeof(wrong) / sizeof(wrong[0]); k++) {
+			send_to(&r, rt, b, strlen(b), wrong[k], false, false);
+			H_ERROR(&r, 415, "unsupported_media_type");
+		}
+		/* Parameters are allowed: the body is then judged (unknown field). */
+		send_to(&r, rt, b, strlen(b), "application/json; charset=utf-8", false, false);
+		H_ERROR_FIELD(&r, 400, "unknown_field", "zz_unknown");
+		send_to(&r, rt, b, strlen(b), "Application/JSON", false, false);
+		H_CHECK(r.status == 400, "media types are case-insensitive: %ld %s", r.status,
+		        r.body);
+		free(b);
+		health_still_ok();
+	}
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "415 bodies changed the database: %s -> %s", before, after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+/* Builds a raw request for the route with the given framing headers and body. */
+static size_t raw_request(char *out, size_t cap, const struct route *rt, const char *framing,
+                          const char *body)
+{
+	char auth[400] = "";
+	char idem[120] = "";
+
+	if (rt->auth)
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", rt->auth);
+	if (rt->idem) {
+		char key[80];
+
+		h_unique_key(key, sizeof(key), "raw");
+		snprintf(idem, sizeof(idem), "Idempotency-Key: %s\r\n", key);
+	}
+	return (size_t)snprintf(out, cap,
+	                        "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%sContent-Type: "
+	                        "application/json\r\n%sConnection: close\r\n\r\n%s",
+	                        rt->method, rt->path, auth, idem, framing, body);
+}
+
+static void test_framing(void **state)
+{
+	char *before = db_state();
+	char *after;
+	struct resp r = {0};
+	char req[4096];
+	char framing[200];
+	char chunked[1200];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < nroutes; i++) {
+		const struct route *rt = &routes[i];
+		char *b = body_of(rt, NULL, NULL, "\"zz_unknown\":1");
+		size_t bl = strlen(b);
+		size_t n;
+
+		snprintf(chunked, sizeof(chunked), "%zx\r\n%s\r\n0\r\n\r\n", bl, b);
+
+		/* Content-Length together with Transfer-Encoding: request smuggling. */
+		snprintf(framing, sizeof(framing),
+		         "Content-Length: %zu\r\nTransfer-Encoding: chunked\r\n", bl);
+		n = raw_request(req, sizeof(req), rt, framing, chunked);
+		h_raw(req, n, false, 10000, &r);
+		H_ERROR(&r, 400, "bad_request");
+		snprintf(framing, sizeof(framing),
+		         "Transfer-Encoding: chunked\r\nContent-Length: %zu\r\n", strlen(chunked));
+		n = raw_request(req, sizeof(req), rt, framing, chunked);
+		h_raw(req, n, false, 10000, &r);
+		H_ERROR(&r, 400, "bad_request");
+
+		/* A transfer coding other than chunked. */
+		n = raw_request(req, sizeof(req), rt, "Transfer-Encoding: gzip\r\n", b);
+		h_raw(req, n, true, 10000, &r);
+		H_CHECK(r.status >= 400 && r.status < 500,
+		        "Transfer-Encoding: gzip: want 4xx, got "
+		        "%ld %s",
+		        r.status, r.error);
+		H_ERROR(&r, 400, "bad_request");
+
+		/* The same body framed correctly both ways reaches validation. */
+		snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", bl);
+		n = raw_request(req, sizeof(req), rt, framing, b);
+		h_raw(req, n, false, 10000, &r);
+		H_ERROR_FIELD(&r, 400, "unknown_field", "zz_unknown");
+		n = raw_request(req, sizeof(req), rt, "Transfer-Encoding: chunked\r\n", chunked);
+		h_raw(req, n, false, 10000, &r);
+		H_ERROR_FIELD(&r, 400, "unknown_field", "zz_unknown");
+		free(b);
+		health_still_ok();
+	}
+	after = db_state();
+	H_CHECK(!strcmp(before, after), "badly framed requests changed the database: %s -> %s",
+	        before, after);
+	free(before);
+	free(after);
+	resp_release(&r);
+}
+
+/* Odd requests that are not about bodies: still a 4xx, never a 5xx or a dead server. */
+static void test_odd_requests(void **state)
+{
+	struct resp r = {0};
+	char *path = malloc(8200);
+	char req[512];
+	size_t n;
+
+	(void)state;
+	H_CHECK(path != NULL, "out of memory");
+	memcpy(path, "/v1/stores/", 11);
+	memset(path + 11, 'a', 8000);
+	path[8011] = '\0';
+	h_get(&r, path, NULL);
+	free(path);
+	H_CHECK(r.status >= 400 && r.status < 500, "8 KB path: want 4xx, got %ld", r.status);
+
+	h_get(&r, "/v1/stores/%00abc/products", NULL);
+	H_CHECK(r.status >= 400 && r.status < 500, "%%00 in a path: want 4xx, got %ld", r.status);
+	h_get(&r, "/v1/stores/../stores", NULL);
+	H_CHECK(r.status >= 400 && r.status < 500, "dot segments: want 4xx, got %ld", r.status);
+	h_get(&r, "/v1/stores?limit=1&limit=2&cursor=%ff%fe", NULL);
+	H_CHECK(r.status < 500, "odd query: got %ld", r.status);
+
+	/* HTTP/1.0 without Host, a bare LF request: the server stays up. */
+	n = (size_t)snprintf(req, sizeof(req), "GET /healthz HTTP/1.0\r\n\r\n");
+	h_raw(req, n, false, 5000, &r);
+	H_CHECK(r.status == 0 || r.status < 500, "HTTP/1.0: got %ld", r.status);
+	n = (size_t)snprintf(req, sizeof(req), "GARBAGE\n\n");
+	h_raw(req, n, false, 5000, &r);
+	H_CHECK(r.status == 0 || (r.status >= 400 && r.status < 500), "garbage: got %ld", r.status);
+	health_still_ok();
+	resp_release(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_malformed_json),
+	        cmocka_unit_test(test_wrong_types_and_unknown_fields),
+	        cmocka_unit_test(test_huge_numbers),
+	        cmocka_unit_test(test_deep_nesting),
+	        cmocka_unit_test(test_oversized_bodies),
+	        cmocka_unit_test(test_nul_bytes_and_bad_utf8),
+	        cmocka_unit_test(test_content_type),
+	        cmocka_unit_test(test_framing),
+	        cmocka_unit_test(test_odd_requests),
+	};
+	int failed;
+
+	h_init();
+	failed = cmocka_run_group_tests_name("itest_badinput", tests, group_setup, group_teardown);
+	h_cleanup();
+	return failed ? 1 : 0;
+}
