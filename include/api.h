@@ -32,6 +32,14 @@ json_t *api_body(struct request *req, const struct jsonv_field *fields, size_t n
 /* A path parameter that must be a UUID; answers 404 itself when it is not. */
 bool api_uuid_param(struct request *req, const char *name, char out[37]);
 
+/* A store's list with an optional ?status= filter: checks limit, cursor and status (valid()
+ * says which values exist; invalid_message explains them), runs list in a transaction scoped
+ * to the store, answers. */
+typedef bool (*api_status_list_fn)(struct db_conn *c, const char *store_id, const char *status,
+                                   long long cursor, int limit, json_t **out, struct err *e);
+void api_status_list(struct request *req, bool (*valid)(const char *status),
+                     const char *invalid_message, api_status_list_fn list);
+
 /* The Idempotency-Key header of an endpoint that requires one; answers 400 itself. */
 const char *api_idempotency_key(struct request *req);
 /* Sends an idempotent endpoint's answer (replayed or new) and frees its body. */

@@ -18,4 +18,14 @@ void page_args(long long cursor, int limit, char cur[24], char lim[16]);
 /* New {"data":[row(0..limit-1)],"next_cursor":string|null}; cursor_col holds seq. */
 json_t *page_json(const PGresult *r, int limit, int cursor_col, page_row_fn row);
 
+struct db_conn;
+struct db_stmt;
+struct err;
+
+/* Runs a store's list statement — parameters $1 store_id, $2 cursor, $3 limit + 1, $4 status
+ * filter ("" for none) — and pages its rows. *out new. */
+bool page_store_list(struct db_conn *c, struct db_stmt *st, const char *store_id,
+                     const char *status, long long cursor, int limit, int cursor_col,
+                     page_row_fn row, json_t **out, struct err *e);
+
 #endif

@@ -103,6 +103,32 @@ json_t *api_body(struct request *req, const struct jsonv_field *fields, size_t n
 	return body;
 }
 
+void api_status_list(struct request *req, bool (*valid)(const char *status),
+                     const char *invalid_message, api_status_list_fn list)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c = NULL;
+	const char *status = req_query(req, "status");
+	json_t *out;
+	int limit;
+	long long cursor;
+
+	if (!req_list_params(req, &limit, &cursor, &e))
+		goto fail;
+	if (status != NULL && !valid(status)) {
+		err_set(&e, 400, "invalid_query", "%s", invalid_message);
+		err_detail(&e, "field", json_string("status"));
+		goto fail;
+	}
+	if ((c = api_begin(req, &e)) == NULL ||
+	    !list(c, req->store.id, status, cursor, limit, &out, &e))
+		goto fail;
+	api_commit_reply(req, c, 200, out, &e);
+	return;
+fail:
+	api_rollback_fail(req, c, &e);
+}
+
 const char *api_idempotency_key(struct request *req)
 {
 	const char *key = req_header(req, "Idempotency-Key");

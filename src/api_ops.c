@@ -11,27 +11,8 @@
 
 void api_events_list(struct request *req)
 {
-	struct err e = ERR_INIT;
-	struct db_conn *c = NULL;
-	const char *status = req_query(req, "status");
-	json_t *out;
-	int limit;
-	long long cursor;
-
-	if (!req_list_params(req, &limit, &cursor, &e))
-		goto fail;
-	if (status != NULL && !outbox_status_valid(status)) {
-		err_set(&e, 400, "invalid_query", "status must be pending, done or dead");
-		err_detail(&e, "field", json_string("status"));
-		goto fail;
-	}
-	if ((c = api_begin(req, &e)) == NULL ||
-	    !outbox_list(c, req->store.id, status, cursor, limit, &out, &e))
-		goto fail;
-	api_commit_reply(req, c, 200, out, &e);
-	return;
-fail:
-	api_rollback_fail(req, c, &e);
+	api_status_list(req, outbox_status_valid, "status must be pending, done or dead",
+	                outbox_list);
 }
 
 void api_ops_outbox(struct request *req)

@@ -105,27 +105,7 @@ void api_orders_get(struct request *req)
 
 void api_orders_list(struct request *req)
 {
-	struct err e = ERR_INIT;
-	struct db_conn *c = NULL;
-	const char *status = req_query(req, "status");
-	json_t *out;
-	int limit;
-	long long cursor;
-
-	if (!req_list_params(req, &limit, &cursor, &e))
-		goto fail;
-	if (status != NULL && !orders_status_valid(status)) {
-		err_set(&e, 400, "invalid_query", "status is not an order status");
-		err_detail(&e, "field", json_string("status"));
-		goto fail;
-	}
-	if ((c = api_begin(req, &e)) == NULL ||
-	    !orders_list(c, req->store.id, status, cursor, limit, &out, &e))
-		goto fail;
-	api_commit_reply(req, c, 200, out, &e);
-	return;
-fail:
-	api_rollback_fail(req, c, &e);
+	api_status_list(req, orders_status_valid, "status is not an order status", orders_list);
 }
 
 static const struct jsonv_field checkout_fields[] = {

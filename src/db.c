@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "constants.h"
 #include "db.h"
 #include "log.h"
@@ -23,14 +24,6 @@ struct db_conn {
 
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static int slot_next = 1;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_unavailable(struct err *e, const char *why)
 {
@@ -176,22 +169,14 @@ void db_pool_stats(struct db_pool *p, int *in_use, int *size)
 
 static bool backing_off(struct db_pool *p)
 {
-	return p->last_fail_ms != 0 && now_ms() - p->last_fail_ms < DB_RECONNECT_BACKOFF_MS;
+	return p->last_fail_ms != 0 && clock_ms() - p->last_fail_ms < DB_RECONNECT_BACKOFF_MS;
 }
 
 struct db_conn *db_acquire(struct db_pool *p, struct err *e)
 {
 	struct db_conn *c = NULL;
-	struct timespec deadline;
+	struct timespec deadline = clock_deadline(DB_ACQUIRE_TIMEOUT_MS);
 	bool fresh = false;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += DB_ACQUIRE_TIMEOUT_MS / 1000;
-	deadline.tv_nsec += (DB_ACQUIRE_TIMEOUT_MS % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 
 	pthread_mutex_lock(&p->lock);
 	while (p->nidle == 0 && p->created >= p->size) {
@@ -225,7 +210,7 @@ struct db_conn *db_acquire(struct db_pool *p, struct err *e)
 			pthread_mutex_lock(&p->lock);
 			p->created--;
 			p->in_use--;
-			p->last_fail_ms = now_ms();
+			p->last_fail_ms = clock_ms();
 			pthread_cond_signal(&p->cond);
 			pthread_mutex_unlock(&p->lock);
 			return NULL;
@@ -246,7 +231,7 @@ struct db_conn *db_acquire(struct db_pool *p, struct err *e)
 			}
 			pthread_mutex_lock(&p->lock);
 			if (!skip)
-				p->last_fail_ms = now_ms();
+				p->last_fail_ms = clock_ms();
 			pthread_mutex_unlock(&p->lock);
 			db_release(p, c);
 			return NULL;

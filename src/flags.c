@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "constants.h"
 #include "db.h"
 #include "flags.h"
@@ -217,14 +218,6 @@ bool flags_on(struct flags *f, struct db_conn *c, const char *store_id, enum fla
 
 /* ---- listener --------------------------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool read_version(struct db_conn *c, long long *version)
 {
 	struct err e = ERR_INIT;
@@ -293,7 +286,7 @@ static void *listener_main(void *arg)
 			changed = true;
 			PQfreemem(n);
 		}
-		if (now_ms() - last_poll >= FLAG_POLL_MS) {
+		if (clock_ms() - last_poll >= FLAG_POLL_MS) {
 			long long v;
 
 			if (!read_version(c, &v))
@@ -302,7 +295,7 @@ static void *listener_main(void *arg)
 				changed = changed || version != -1;
 				version = v;
 			}
-			last_poll = now_ms();
+			last_poll = clock_ms();
 		}
 		if (changed)
 			flags_invalidate(f);

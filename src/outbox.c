@@ -296,16 +296,8 @@ static struct db_stmt st_list =
 bool outbox_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
                  int limit, json_t **out, struct err *e)
 {
-	char cur[24], lim[16];
-	PGresult *r;
-
-	page_args(cursor, limit, cur, lim);
-	r = db_exec(c, &st_list, DB_PARAMS(store_id, cur, lim, status != NULL ? status : ""), e);
-	if (r == NULL)
-		return false;
-	*out = page_json(r, limit, 11, event_json);
-	PQclear(r);
-	return true;
+	return page_store_list(c, &st_list, store_id, status, cursor, limit, 11, event_json, out,
+	                       e);
 }
 
 static struct db_stmt st_stats = DB_STMT(

@@ -13,6 +13,22 @@ void page_args(long long cursor, int limit, char cur[24], char lim[16])
 	snprintf(lim, 16, "%d", limit + 1);
 }
 
+bool page_store_list(struct db_conn *c, struct db_stmt *st, const char *store_id,
+                     const char *status, long long cursor, int limit, int cursor_col,
+                     page_row_fn row, json_t **out, struct err *e)
+{
+	char cur[24], lim[16];
+	PGresult *r;
+
+	page_args(cursor, limit, cur, lim);
+	r = db_exec(c, st, DB_PARAMS(store_id, cur, lim, status != NULL ? status : ""), e);
+	if (r == NULL)
+		return false;
+	*out = page_json(r, limit, cursor_col, row);
+	PQclear(r);
+	return true;
+}
+
 json_t *page_json(const PGresult *r, int limit, int cursor_col, page_row_fn row)
 {
 	int n = PQntuples(r);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "constants.h"
 #include "db.h"
 #include "events.h"
@@ -51,14 +52,6 @@ struct worker {
 	int nthreads;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void wake_all(struct worker *w)
 {
 	pthread_mutex_lock(&w->lock);
@@ -70,15 +63,8 @@ static void wake_all(struct worker *w)
 /* Sleeps up to ms unless a wake-up newer than seen arrives (or stop). */
 static void wait_for_work(struct worker *w, unsigned long seen, long long ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = clock_deadline(ms);
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += ms / 1000;
-	deadline.tv_nsec += (ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&w->lock);
 	while (w->wake_seq == seen && !atomic_load(&w->stop)) {
 		if (pthread_cond_timedwait(&w->wake, &w->lock, &deadline) == ETIMEDOUT)
@@ -90,15 +76,15 @@ static void wait_for_work(struct worker *w, unsigned long seen, long long ms)
 /* Sleeps up to ms, returning early only when the worker stops. */
 static void wait_stop(struct worker *w, long long ms)
 {
-	long long until = now_ms() + ms;
+	long long until = clock_ms() + ms;
 
-	while (!atomic_load(&w->stop) && now_ms() < until) {
+	while (!atomic_load(&w->stop) && clock_ms() < until) {
 		unsigned long seen;
 
 		pthread_mutex_lock(&w->lock);
 		seen = w->wake_seq;
 		pthread_mutex_unlock(&w->lock);
-		wait_for_work(w, seen, until - now_ms());
+		wait_for_work(w, seen, until - clock_ms());
 	}
 }
 
@@ -131,7 +117,7 @@ static void run_group(struct handler_thread *t, struct db_conn *c, const struct 
 	static const char *const outcomes[] = {"done", "retry", "dead", "lease_lost"};
 	enum events_outcome outs[OUTBOX_BATCH];
 	struct err e = ERR_INIT;
-	long long start = now_ms();
+	long long start = clock_ms();
 	bool recorded = events_run_batch(&env, c, evs, n, NULL, NULL, outs, &e);
 
 	for (int i = 0; i < n; i++) {
@@ -150,7 +136,7 @@ static void run_group(struct handler_thread *t, struct db_conn *c, const struct 
 			           json_pack("{s:s, s:s, s:i, s:i, s:I}", "type", evs[i].type,
 			                     "outcome", outcomes[outs[i]], "attempt",
 			                     evs[i].attempts + 1, "batch", n, "latency_ms",
-			                     (json_int_t)(now_ms() - start)),
+			                     (json_int_t)(clock_ms() - start)),
 			           "event handled");
 		log_ctx_clear();
 	}
@@ -347,9 +333,9 @@ static void *housekeeper_main(void *arg)
 			}
 		}
 		PQclear(r);
-		if (c != NULL && now_ms() - last_sweep >= SWEEP_INTERVAL_S * 1000LL) {
+		if (c != NULL && clock_ms() - last_sweep >= SWEEP_INTERVAL_S * 1000LL) {
 			sweep(c);
-			last_sweep = now_ms();
+			last_sweep = clock_ms();
 		}
 		wait_stop(w, HEARTBEAT_INTERVAL_MS);
 	}
