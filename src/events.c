@@ -256,20 +256,30 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 	err_release(&e);
 }
 
+/* chaos.worker_slow: when any event of the batch falls in the rollout, the batch stalls 500 ms
+ * before its handler, once (not once per event: a batch of eight would otherwise hold its
+ * thread, and a shutdown, for four seconds). */
 static void chaos_stall(const struct events_env *env, struct db_conn *c,
-                        const struct outbox_event *ev)
+                        const struct outbox_event *evs, int n)
 {
 	struct err e = ERR_INIT;
-	bool slow = false;
 
-	if (flags_on(env->flags, c, ev->store_id, FLAG_CHAOS_WORKER_SLOW, ev->id, &slow, &e) &&
-	    slow) {
-		struct timespec ts = {0, 500 * 1000000L};
+	for (int i = 0; i < n; i++) {
+		bool slow = false;
 
-		log_info("chaos.worker_slow: stalling 500 ms before event %s", ev->id);
-		nanosleep(&ts, NULL);
+		if (!flags_on(env->flags, c, evs[i].store_id, FLAG_CHAOS_WORKER_SLOW, evs[i].id,
+		              &slow, &e)) {
+			err_release(&e);
+			return;
+		}
+		if (slow) {
+			struct timespec ts = {0, 500 * 1000000L};
+
+			log_info("chaos.worker_slow: stalling 500 ms before event %s", evs[i].id);
+			nanosleep(&ts, NULL);
+			return;
+		}
 	}
-	err_release(&e);
 }
 
 static struct db_stmt st_pa_state =
@@ -341,7 +351,6 @@ static void payment_authorized(const struct events_env *env, struct db_conn *c,
 
 		if (skip[i] || !capture[i])
 			continue;
-		chaos_stall(env, c, &evs[i]);
 		/* Per attempt, so a partial rollout fails some attempts of an event, not all. */
 		snprintf(subject, sizeof(subject), "%s:%d", evs[i].id, evs[i].attempts);
 		if (!flags_on(env->flags, c, store_id, FLAG_CHAOS_CAPTURE_FAIL, subject, &fail,
@@ -535,6 +544,7 @@ bool events_run_batch(const struct events_env *env, struct db_conn *c,
 	if (n < 1 || n > EVENTS_BATCH_MAX || (hook != NULL && n != 1))
 		abort(); /* programmer error */
 	memset(res, 0, sizeof(res));
+	chaos_stall(env, c, evs, n);
 	if (t != NULL)
 		t->run(env, c, evs, n, hook, hook_arg, res);
 	for (int i = 0; i < n; i++) {
