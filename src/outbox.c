@@ -232,12 +232,14 @@ bool outbox_mark_dead(struct db_conn *c, const struct outbox_event *ev, const ch
 	return true;
 }
 
-static struct db_stmt st_next_due =
-        DB_STMT("outbox_next_due",
-                "SELECT coalesce(greatest(0, extract(epoch FROM ("
-                "  SELECT available_at FROM outbox_events "
-                "  WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < now()) "
-                "  ORDER BY available_at LIMIT 1) - now()) * 1000)::bigint, $1::bigint)");
+static struct db_stmt st_next_due = DB_STMT(
+        "outbox_next_due",
+        "SELECT coalesce((SELECT greatest(0, extract(epoch FROM available_at - now()) * 1000)::bigint "
+        "                 FROM outbox_events "
+        "                 WHERE status = 'pending' "
+        "                   AND (claimed_until IS NULL OR claimed_until < now()) "
+        "                 ORDER BY available_at LIMIT 1), "
+        "                $1::bigint)");
 
 bool outbox_next_due_ms(struct db_conn *c, long long cap_ms, long long *ms, struct err *e)
 {
