@@ -29,6 +29,7 @@ stop() {
 	wait 2>/dev/null || true
 	[ "$own_pg" = 1 ] && scripts/pg.sh stop "$state/pg"
 	echo "stopped."
+	exit 0
 }
 trap stop INT TERM EXIT
 
