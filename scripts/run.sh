@@ -20,7 +20,9 @@ export TERMINUS_LISTEN=${TERMINUS_LISTEN:-127.0.0.1:8080}
 
 api_pid=
 worker_pid=
+# Ctrl-C / SIGTERM: a clean stop, exit 0. Reaching EXIT otherwise means a process died: exit 1.
 stop() {
+	local rc=$1
 	trap - INT TERM EXIT
 	echo
 	echo "stopping..."
@@ -29,9 +31,10 @@ stop() {
 	wait 2>/dev/null || true
 	[ "$own_pg" = 1 ] && scripts/pg.sh stop "$state/pg"
 	echo "stopped."
-	exit 0
+	exit "$rc"
 }
-trap stop INT TERM EXIT
+trap 'stop 0' INT TERM
+trap 'stop 1' EXIT
 
 bin/terminus-api migrate
 bin/terminus-api seed-demo | tee -a "$state/seed.log"
