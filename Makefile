@@ -18,7 +18,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wimplicit-fallthrough -fno-common
 CFLAGS   := -std=c17 -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen $(WARN) -g -pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined

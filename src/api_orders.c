@@ -172,6 +172,8 @@ void api_orders_cancel(struct request *req)
 	    (body = api_body(req, cancel_fields,
 	                     sizeof(cancel_fields) / sizeof(cancel_fields[0]))) == NULL)
 		return;
+	if (body == NULL)
+		body = json_object(); /* no body and {} are the same request */
 	idem_fingerprint(req->method, req->path, body, fingerprint);
 	in.store = &req->store;
 	in.order_id = id;

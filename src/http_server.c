@@ -77,7 +77,7 @@ static void set_response(struct request *req, int status, char *body, size_t len
 
 void reply_json(struct request *req, int status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 
 	json_decref(body);
 	if (text == NULL)

@@ -1,6 +1,7 @@
 /*
  * outbox.c — inserting, completing and failing outbox events (see outbox.h).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,7 +328,8 @@ bool outbox_stats(struct db_conn *c, json_t **out, struct err *e)
 		return false;
 	stores = json_array();
 	for (int i = 0; i < PQntuples(r); i++) {
-		double age = strtod(db_get(r, i, 5), NULL);
+		/* Milliseconds are precision enough, and print without float noise. */
+		double age = round(strtod(db_get(r, i, 5), NULL) * 1000) / 1000;
 
 		due += db_get_ll(r, i, 1);
 		flight += db_get_ll(r, i, 2);
