@@ -17,12 +17,13 @@
 #include "harness.h"
 #include "fixtures.h"
 #include "procs.h"
+#include "constants.h"
 #include "banned.h"
 
 #define FLOOD          100000
 #define B_ORDERS       5
 #define WORKER_THREADS 4
-#define BATCH          8 /* OUTBOX_BATCH */
+#define BATCH          OUTBOX_BATCH
 #define B_DEADLINE_S   10.0
 #define RATE_WINDOW_S  8.0
 /* A's events that may complete while one of B's waits: everything the threads hold when it
