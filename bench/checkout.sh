@@ -5,6 +5,7 @@
 # Prints wrk's report and then verifies in the database that every checked-out order holds
 # exactly one live payment.
 set -euo pipefail
+command -v wrk >/dev/null || { echo "bench/checkout.sh needs wrk: apt-get install -y wrk" >&2; exit 1; }
 api=$1 db=$2 op=$3 path=${4:-sync} conns=${5:-16} secs=${6:-10}
 orders=${ORDERS_N:-80000}
 slug="bench-$RANDOM$RANDOM"

@@ -8,6 +8,7 @@
 # Prints events, processes, seconds, events/s; checks that every event is done and every order
 # confirmed with one captured payment.
 set -euo pipefail
+command -v bc >/dev/null || { echo "bench/drain.sh needs bc: apt-get install -y bc" >&2; exit 1; }
 db=$1 bindir=$2 n=${3:-10000} procs=${4:-1} threads=${5:-4}
 psql() { command psql "$db" -qAtX -v ON_ERROR_STOP=1 "$@"; }
 [ "$(id -u)" -eq 0 ] && psql() { runuser -u postgres -- /usr/bin/psql "$db" -qAtX -v ON_ERROR_STOP=1 "$@"; }
