@@ -58,7 +58,16 @@ struct event_type {
 	const char *name;
 	event_batch_fn run;
 	event_compensate_fn compensate; /* NULL: nothing to undo */
+	int attempts_factor;            /* attempts before dead: TERMINUS_MAX_ATTEMPTS times this */
 };
+
+/* Per-type limits (DESIGN §4). A capture that keeps failing is given up after
+ * TERMINUS_MAX_ATTEMPTS and compensated; a void or refund has nothing to fall back on — the
+ * customer's money is at stake — so it is retried four times as often before a person must look. */
+static int max_attempts_of(const struct events_env *env, const struct event_type *t)
+{
+	return env->max_attempts * (t != NULL ? t->attempts_factor : 1);
+}
 
 static void fail_one(struct attempt *a, const char *why)
 {
@@ -461,9 +470,9 @@ static void payment_refund(const struct events_env *env, struct db_conn *c,
 }
 
 static const struct event_type event_types[] = {
-        {EVENT_PAYMENT_AUTHORIZED, payment_authorized, payment_authorized_compensate},
-        {EVENT_PAYMENT_VOID, payment_void, NULL},
-        {EVENT_PAYMENT_REFUND, payment_refund, NULL},
+        {EVENT_PAYMENT_AUTHORIZED, payment_authorized, payment_authorized_compensate, 1},
+        {EVENT_PAYMENT_VOID, payment_void, NULL, 4},
+        {EVENT_PAYMENT_REFUND, payment_refund, NULL, 4},
 };
 
 static const struct event_type *find_type(const char *name)
@@ -522,12 +531,14 @@ static bool record_failure(const struct events_env *env, struct db_conn *c,
                            const struct event_type *t, const struct outbox_event *ev,
                            const char *why, enum events_outcome *out, struct err *e)
 {
+	int max = max_attempts_of(env, t);
 	bool dead = false;
 
-	log_warn("event %s (%s) attempt %d failed: %s", ev->id, ev->type, ev->attempts + 1, why);
-	if (ev->attempts + 1 >= env->max_attempts)
+	log_warn("event %s (%s) attempt %d of %d failed: %s", ev->id, ev->type, ev->attempts + 1,
+	         max, why);
+	if (ev->attempts + 1 >= max)
 		return bury(env, c, t, ev, why, out, e);
-	if (!outbox_fail(c, ev, env->owner, why, env->retry_base_ms, env->max_attempts, &dead, e))
+	if (!outbox_fail(c, ev, env->owner, why, env->retry_base_ms, max, &dead, e))
 		return false;
 	*out = dead ? EVENTS_DEAD : EVENTS_RETRY;
 	return true;
