@@ -47,6 +47,7 @@ void api_idem_reply(struct request *req, struct idem_answer *answer);
 
 /* api_system.c */
 void api_healthz(struct request *req);
+void api_metrics(struct request *req);
 void api_readyz(struct request *req);
 void api_stores_create(struct request *req);
 void api_stores_list(struct request *req);

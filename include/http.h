@@ -67,6 +67,9 @@ void reply_error(struct request *req, const struct err *e);
 /* The error envelope as text (caller frees), exactly as reply_error would send it. */
 char *error_body(const char *request_id, const struct err *e);
 
+/* Answer with a ready-made body (copied) of the given content type. */
+void reply_content(struct request *req, int status, const char *body, size_t len,
+                   const char *content_type);
 /* Adds a header to the answer already set. */
 void reply_add_header(struct request *req, const char *name, const char *value);
 /* Parses ?limit= and ?cursor= (a positive integer as text). */
@@ -77,6 +80,15 @@ struct http_server;
 struct http_server *http_server_start(struct app *app, struct err *e);
 /* Stops accepting, waits for in-flight requests up to HTTP_SHUTDOWN_GRACE_MS, stops. */
 void http_server_stop(struct http_server *s);
+
+/* A small separate listener that answers GET /metrics with metrics_render(extra, arg) and 404
+ * otherwise (the worker's metrics endpoint). NULL with e set when it cannot listen. */
+struct metrics_text;
+struct http_metrics;
+struct http_metrics *http_metrics_start(const char *host, int port,
+                                        void (*extra)(struct metrics_text *t, void *arg), void *arg,
+                                        struct err *e);
+void http_metrics_stop(struct http_metrics *m);
 
 /* The router and auth in front of the handlers (api.c). */
 void api_dispatch(struct request *req);

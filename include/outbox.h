@@ -21,8 +21,9 @@ struct outbox_event {
 	char store_id[37];
 	char type[64];
 	char aggregate_id[37];
-	json_t *payload; /* owned */
-	int attempts;    /* attempts before this one */
+	json_t *payload;   /* owned */
+	int attempts;      /* attempts before this one */
+	double created_at; /* epoch seconds; 0 when unknown */
 	char traceparent[64];
 };
 
@@ -69,6 +70,10 @@ bool outbox_list(struct db_conn *c, const char *store_id, const char *status, lo
                  int limit, json_t **out, struct err *e) MUST_CHECK;
 /* Backlog, in flight, dead, oldest due age: in total and per store. *out new. */
 bool outbox_stats(struct db_conn *c, json_t **out, struct err *e) MUST_CHECK;
+/* Appends the outbox gauges (backlog, in flight, scheduled, dead, oldest due age) to a metrics
+ * scrape; on a database failure appends terminus_outbox_scrape_ok 0 instead. c idle. */
+struct metrics_text;
+void outbox_metrics(struct db_conn *c, struct metrics_text *t);
 /* Dead → pending with attempts reset. *found false: no such event; *was_dead false: not dead. */
 bool outbox_retry_dead(struct db_conn *c, const char *event_id, bool *found, bool *was_dead,
                        json_t **out, struct err *e) MUST_CHECK;

@@ -30,6 +30,7 @@ struct api_route {
 static const struct api_route routes[] = {
         {"GET", "/healthz", ACCESS_PUBLIC, api_healthz},
         {"GET", "/readyz", ACCESS_PUBLIC, api_readyz},
+        {"GET", "/metrics", ACCESS_PUBLIC, api_metrics},
         {"POST", "/v1/stores", ACCESS_OPERATOR, api_stores_create},
         {"GET", "/v1/stores", ACCESS_PUBLIC, api_stores_list},
         {"GET", "/v1/stores/{store}/products", ACCESS_PUBLIC, api_products_list},

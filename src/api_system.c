@@ -1,19 +1,46 @@
 /*
  * api_system.c — health, readiness and the store registry.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "app.h"
 #include "constants.h"
 #include "db.h"
+#include "metrics.h"
 #include "migrate.h"
+#include "outbox.h"
 #include "stores.h"
 #include "banned.h"
 
 void api_healthz(struct request *req)
 {
 	reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void api_gauges(struct metrics_text *t, void *arg)
+{
+	struct request *req = arg;
+	struct err e = ERR_INIT;
+	int in_use = 0, size = 0;
+
+	db_pool_stats(req->app->pool, &in_use, &size);
+	metrics_gauge(t, "terminus_db_pool_connections",
+	              "Database connections of the request pool, by state", "state", "in_use",
+	              in_use);
+	metrics_gauge(t, "terminus_db_pool_connections",
+	              "Database connections of the request pool, by state", "state", "size", size);
+	outbox_metrics(api_db(req, &e), t);
+	err_release(&e);
+}
+
+void api_metrics(struct request *req)
+{
+	char *text = metrics_render(api_gauges, req);
+
+	reply_content(req, 200, text, strlen(text), "text/plain; version=0.0.4; charset=utf-8");
+	free(text);
 }
 
 void api_readyz(struct request *req)

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "idem.h"
 #include "log.h"
+#include "metrics.h"
 #include "notifier.h"
 #include "orders.h"
 #include "outbox.h"
@@ -35,9 +36,10 @@ struct tx_state {
 	char event_id[37];
 	char payment_id[37];
 	long long amount;
-	json_t *payload; /* PaymentAuthorized payload, owned */
-	int status;      /* the answer, when decided */
-	char *body;      /* owned */
+	json_t *payload;  /* PaymentAuthorized payload, owned */
+	int status;       /* the answer, when decided */
+	const char *code; /* its error code (static), for metrics */
+	char *body;       /* owned */
 };
 
 static struct db_stmt st_lock =
@@ -83,6 +85,7 @@ static struct db_stmt st_available =
 static void decide(struct tx_state *st, const char *request_id, struct err *decision)
 {
 	st->status = decision->status;
+	st->code = decision->code;
 	st->body = error_body(request_id, decision);
 }
 
@@ -306,6 +309,19 @@ static bool run_sync_handler(struct app *app, struct db_conn *c, const struct ch
 	return answer_from_state(c, in, out, e);
 }
 
+/* terminus_checkouts_total and the per-store series, for answers decided now (not replays). */
+static void count_checkout(const struct checkout_input *in, const struct idem_answer *out,
+                           const struct tx_state *st)
+{
+	const char *outcome = out->status == 200   ? "confirmed"
+	                      : out->status == 202 ? "accepted"
+	                      : st->code != NULL   ? st->code
+	                                           : "other";
+
+	metrics_inc(M_CHECKOUTS, outcome, st->async ? "async" : "sync");
+	metrics_inc(M_STORE_CHECKOUTS, in->store->slug, outcome);
+}
+
 bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_input *in,
                       struct idem_answer *out, struct err *e)
 {
@@ -373,6 +389,8 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 		}
 		break;
 	}
+	if (ok)
+		count_checkout(in, out, &st);
 	json_decref(st.payload);
 	free(st.body);
 	return ok;

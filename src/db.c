@@ -13,6 +13,7 @@
 #include "constants.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "banned.h"
 
 struct db_conn {
@@ -27,6 +28,7 @@ static int slot_next = 1;
 
 static void set_unavailable(struct err *e, const char *why)
 {
+	metrics_inc(M_DB_ERRORS, "unavailable", NULL);
 	err_set(e, 503, "database_unavailable", "the database is unavailable; retry shortly");
 	e->retry_after = DB_RETRY_AFTER_S;
 	log_warn("database unavailable: %s", why);
@@ -294,6 +296,7 @@ static void classify(struct db_conn *c, PGresult *r, const char *what, struct er
 	           strcmp(state, "42704") == 0) {
 		/* Undefined table, function or role: the schema is not migrated (yet). */
 		err_set(e, 503, "not_ready", "the database schema is not migrated yet");
+		metrics_inc(M_DB_ERRORS, "unavailable", NULL);
 		e->retry_after = DB_RETRY_AFTER_S;
 		log_warn("database %s failed (%s): %s", what, state, msg);
 	} else if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0 ||
@@ -302,10 +305,12 @@ static void classify(struct db_conn *c, PGresult *r, const char *what, struct er
 	           strcmp(state, "53300") == 0) {
 		err_set(e, 503, "database_unavailable",
 		        "the database could not complete the request in time; retry shortly");
+		metrics_inc(M_DB_ERRORS, "unavailable", NULL);
 		e->retry_after = DB_RETRY_AFTER_S;
 		log_warn("database %s failed (%s): %s", what, state, msg);
 	} else {
 		err_internal(e, "database error %s", state);
+		metrics_inc(M_DB_ERRORS, "error", NULL);
 		/* Unique and check violations are often expected (and mapped by the caller). */
 		if (strncmp(state, "23", 2) != 0)
 			log_error("database %s failed (%s): %s", what, state, msg);

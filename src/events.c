@@ -35,6 +35,7 @@
 #include "events.h"
 #include "flags.h"
 #include "log.h"
+#include "metrics.h"
 #include "orders.h"
 #include "payments.h"
 #include "provider.h"
@@ -544,6 +545,20 @@ static bool record_failure(const struct events_env *env, struct db_conn *c,
 	return true;
 }
 
+/* A PaymentAuthorized event's creation is the checkout's commit (the 202); its completion is
+ * the order's confirmation. */
+static void count_confirmation(const struct outbox_event *ev, enum events_outcome out)
+{
+	struct timespec now;
+
+	if (out != EVENTS_DONE || ev->created_at <= 0 ||
+	    strcmp(ev->type, EVENT_PAYMENT_AUTHORIZED) != 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	metrics_observe(M_CONFIRM_LATENCY, NULL,
+	                (double)now.tv_sec + (double)now.tv_nsec / 1e9 - ev->created_at);
+}
+
 bool events_run_batch(const struct events_env *env, struct db_conn *c,
                       const struct outbox_event *evs, int n, events_hook_fn hook, void *hook_arg,
                       enum events_outcome *outs, struct err *e)
@@ -552,17 +567,27 @@ bool events_run_batch(const struct events_env *env, struct db_conn *c,
 	struct attempt res[EVENTS_BATCH_MAX];
 	bool ok = true;
 
+	static const char *const outcome_names[] = {"done", "retry", "dead", "lease_lost"};
+	struct timespec t0, t1;
+
 	if (n < 1 || n > EVENTS_BATCH_MAX || (hook != NULL && n != 1))
 		abort(); /* programmer error */
 	memset(res, 0, sizeof(res));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	chaos_stall(env, c, evs, n);
 	if (t != NULL)
 		t->run(env, c, evs, n, hook, hook_arg, res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe(
+	        M_EVENT_DURATION, evs[0].type,
+	        ((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9) / n);
 	for (int i = 0; i < n; i++) {
 		if (t == NULL)
 			fail_one(&res[i], "unknown event type");
 		if (!res[i].failed) {
 			outs[i] = res[i].held ? EVENTS_DONE : EVENTS_LEASE_LOST;
+			metrics_inc(M_EVENTS_HANDLED, evs[i].type, outcome_names[outs[i]]);
+			count_confirmation(&evs[i], outs[i]);
 			continue;
 		}
 		if (!db_conn_ok(c)) {
@@ -574,6 +599,9 @@ bool events_run_batch(const struct events_env *env, struct db_conn *c,
 			ok = false;                  /* e describes the last unrecorded failure */
 			outs[i] = EVENTS_LEASE_LOST; /* unrecorded: its lease lapses */
 		}
+		metrics_inc(M_EVENTS_HANDLED, evs[i].type, outcome_names[outs[i]]);
+		if (outs[i] == EVENTS_RETRY)
+			metrics_inc(M_EVENT_RETRIES, evs[i].type, NULL);
 	}
 	return ok;
 }

@@ -22,6 +22,7 @@
 #include "db.h"
 #include "flags.h"
 #include "log.h"
+#include "metrics.h"
 #include "page.h"
 #include "banned.h"
 
@@ -213,6 +214,7 @@ bool flags_on(struct flags *f, struct db_conn *c, const char *store_id, enum fla
 	if (!flags_get(f, c, store_id, id, &v, e))
 		return false;
 	*on = flags_decide(&v, flags_key(id), subject);
+	metrics_inc(M_FLAG_EVALUATIONS, flags_key(id), *on ? "on" : "off");
 	return true;
 }
 

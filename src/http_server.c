@@ -29,6 +29,7 @@
 #include "constants.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "banned.h"
 
 struct http_server {
@@ -55,7 +56,8 @@ const char *req_query(struct request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static void set_response(struct request *req, int status, char *body, size_t len)
+static void set_response(struct request *req, int status, char *body, size_t len,
+                         const char *content_type)
 {
 	struct MHD_Response *r;
 
@@ -68,7 +70,7 @@ static void set_response(struct request *req, int status, char *body, size_t len
 	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL)
 		abort();
-	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Content-Type", content_type);
 	MHD_add_response_header(r, "X-Request-Id", req->request_id);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	req->status = status;
@@ -82,7 +84,19 @@ void reply_json(struct request *req, int status, json_t *body)
 	json_decref(body);
 	if (text == NULL)
 		abort();
-	set_response(req, status, text, strlen(text));
+	set_response(req, status, text, strlen(text), "application/json");
+}
+
+void reply_content(struct request *req, int status, const char *body, size_t len,
+                   const char *content_type)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	set_response(req, status, copy, len, content_type);
 }
 
 void reply_text(struct request *req, int status, const char *body, size_t len, bool replayed)
@@ -93,7 +107,7 @@ void reply_text(struct request *req, int status, const char *body, size_t len, b
 		abort();
 	memcpy(copy, body, len);
 	copy[len] = '\0';
-	set_response(req, status, copy, len);
+	set_response(req, status, copy, len, "application/json");
 	if (replayed && req->response != NULL)
 		MHD_add_response_header(req->response, "Idempotent-Replayed", "true");
 }
@@ -132,7 +146,7 @@ void reply_error(struct request *req, const struct err *e)
 	if (status >= 500 && status != 503)
 		log_error("request failed: %s", e->message);
 	text = error_body(req->request_id, e);
-	set_response(req, status, text, strlen(text));
+	set_response(req, status, text, strlen(text), "application/json");
 	if (e->retry_after > 0 && req->response != NULL) {
 		char ra[16];
 
@@ -353,6 +367,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	ms = (double)(end.tv_sec - ctx->start.tv_sec) * 1e3 +
 	     (double)(end.tv_nsec - ctx->start.tv_nsec) / 1e6;
+	{
+		char status[8];
+		const char *route = ctx->req.route != NULL ? ctx->req.route : "unmatched";
+
+		snprintf(status, sizeof(status), "%d", ctx->req.status);
+		metrics_inc(M_HTTP_REQUESTS, route, status);
+		metrics_observe(M_HTTP_DURATION, route, ms / 1000);
+	}
 	if (log_enabled(LOG_LEVEL_INFO)) {
 		json_t *f =
 		        json_pack("{s:s, s:s, s:i, s:f, s:s}", "method", ctx->req.method, "route",
@@ -447,4 +469,89 @@ void http_server_stop(struct http_server *s)
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	free(s);
+}
+
+/* ---- the worker's metrics listener ------------------------------------------------------- */
+
+struct http_metrics {
+	struct MHD_Daemon *daemon;
+	void (*extra)(struct metrics_text *t, void *arg);
+	void *arg;
+};
+
+static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct http_metrics *m = cls;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	bool found = strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0;
+	char *body;
+
+	(void)version;
+	(void)upload_data;
+	if (*con_cls == NULL) {
+		*con_cls = m; /* answer on the second call: keep-alive (see on_request) */
+		return MHD_YES;
+	}
+	*upload_data_size = 0;
+	body = found ? metrics_render(m->extra, m->arg) : strdup("not found\n");
+	if (body == NULL)
+		abort();
+	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL)
+		abort();
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, found ? 200 : 404, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct http_metrics *http_metrics_start(const char *host, int port,
+                                        void (*extra)(struct metrics_text *t, void *arg), void *arg,
+                                        struct err *e)
+{
+	struct http_metrics *m = calloc(1, sizeof(*m));
+	struct addrinfo hints = {0}, *ai = NULL;
+	char portstr[8];
+	int rc;
+
+	if (m == NULL)
+		abort();
+	m->extra = extra;
+	m->arg = arg;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		err_set(e, 0, "config", "TERMINUS_METRICS_LISTEN: cannot resolve %s: %s", host,
+		        gai_strerror(rc));
+		free(m);
+		return NULL;
+	}
+	m->daemon = MHD_start_daemon(
+	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	                (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	        (uint16_t)port, NULL, NULL, on_metrics, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned int)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned int)64, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (m->daemon == NULL) {
+		err_set(e, 0, "listen", "cannot listen on %s:%d for metrics", host, port);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void http_metrics_stop(struct http_metrics *m)
+{
+	if (m == NULL)
+		return;
+	MHD_stop_daemon(m->daemon);
+	free(m);
 }

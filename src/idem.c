@@ -10,6 +10,7 @@
 #include "constants.h"
 #include "db.h"
 #include "idem.h"
+#include "metrics.h"
 #include "banned.h"
 
 bool idem_key_valid(const char *key)
@@ -150,15 +151,18 @@ bool idem_start(struct db_conn *c, const char *store_id, const char *key, const 
 		*owned = true;
 		return true;
 	case IDEM_REPLAY:
+		metrics_inc(M_IDEMPOTENCY, "replayed", NULL);
 		answer->status = ir.status;
 		answer->body = ir.body;
 		answer->replayed = true;
 		return true;
 	case IDEM_MISMATCH:
+		metrics_inc(M_IDEMPOTENCY, "reused", NULL);
 		err_set(e, 422, "idempotency_key_reused",
 		        "this idempotency key was used for a different request");
 		return false;
 	case IDEM_IN_FLIGHT:
+		metrics_inc(M_IDEMPOTENCY, "in_flight", NULL);
 		err_set(e, 409, "idempotency_key_in_use",
 		        "a request with this idempotency key is still in progress");
 		e->retry_after = IDEMPOTENCY_RETRY_AFTER_S;

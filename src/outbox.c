@@ -11,6 +11,7 @@
 
 #include "constants.h"
 #include "db.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "page.h"
 #include "banned.h"
@@ -165,7 +166,7 @@ static struct db_stmt st_claim = DB_STMT(
         "       claimed_until = now() + make_interval(secs => $4::int) "
         "FROM picked WHERE o.id = picked.id "
         "RETURNING o.id, o.store_id, o.type, o.aggregate_id, o.payload::text, o.attempts, "
-        "          coalesce(o.traceparent, '')");
+        "          coalesce(o.traceparent, ''), extract(epoch FROM o.created_at)::float8");
 
 bool outbox_claim(struct db_conn *c, const char *owner, int max, int depth,
                   struct outbox_event *events, int *n, struct err *e)
@@ -193,6 +194,7 @@ bool outbox_claim(struct db_conn *c, const char *owner, int max, int depth,
 			ev->payload = json_object(); /* the handler will report what is missing */
 		ev->attempts = (int)db_get_ll(r, i, 5);
 		snprintf(ev->traceparent, sizeof(ev->traceparent), "%s", db_get(r, i, 6));
+		ev->created_at = strtod(db_get(r, i, 7), NULL);
 		(*n)++;
 	}
 	PQclear(r);
@@ -350,6 +352,34 @@ bool outbox_stats(struct db_conn *c, json_t **out, struct err *e)
 	                 (json_int_t)flight, "scheduled", (json_int_t)later, "dead",
 	                 (json_int_t)dead, "oldest_due_age_seconds", oldest, "stores", stores);
 	return true;
+}
+
+void outbox_metrics(struct db_conn *c, struct metrics_text *t)
+{
+	static const char *const states[] = {"backlog", "in_flight", "scheduled", "dead"};
+	struct err e = ERR_INIT;
+	json_t *stats = NULL;
+	bool ok = c != NULL && db_begin(c, NULL, true, &e) && outbox_stats(c, &stats, &e);
+
+	if (c != NULL)
+		db_rollback(c);
+	metrics_gauge(t, "terminus_outbox_scrape_ok",
+	              "1 when the outbox gauges below were read from the database", NULL, NULL,
+	              ok ? 1 : 0);
+	if (ok) {
+		for (size_t i = 0; i < 4; i++)
+			metrics_gauge(
+			        t, "terminus_outbox_events",
+			        "Outbox events by state: backlog (due, unclaimed), in_flight, "
+			        "scheduled (waiting for a retry), dead",
+			        "state", states[i],
+			        (double)json_integer_value(json_object_get(stats, states[i])));
+		metrics_gauge(t, "terminus_outbox_oldest_due_age_seconds",
+		              "Age of the oldest due, unclaimed event", NULL, NULL,
+		              json_real_value(json_object_get(stats, "oldest_due_age_seconds")));
+	}
+	json_decref(stats);
+	err_release(&e);
 }
 
 static struct db_stmt st_retry = DB_STMT(

@@ -20,7 +20,9 @@
 #include "events.h"
 #include "flags.h"
 #include "idem.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notifier.h"
 #include "outbox.h"
 #include "worker.h"
@@ -47,6 +49,7 @@ struct worker {
 	unsigned long wake_seq; /* bumped by every NOTIFY; guarded by lock */
 
 	pthread_t listener, housekeeper;
+	struct http_metrics *metrics;
 	bool started;
 	struct handler_thread *threads;
 	int nthreads;
@@ -371,10 +374,38 @@ struct worker *worker_new(const struct config *cfg, const char *worker_id)
 	return w;
 }
 
+/* Scrape-time gauges of the worker: its threads, and the outbox as the database sees it (a
+ * connection per scrape: scrapes come every few seconds, not per event). */
+static void worker_gauges(struct metrics_text *t, void *arg)
+{
+	struct worker *w = arg;
+	struct err e = ERR_INIT;
+	struct db_conn *c = db_conn_open(w->cfg.database_url, DB_ROLE_APP, &e);
+
+	metrics_gauge(t, "terminus_worker_threads", "Handler threads of this worker process", NULL,
+	              NULL, w->nthreads);
+	outbox_metrics(c, t);
+	db_conn_free(c);
+	err_release(&e);
+}
+
 bool worker_start(struct worker *w, struct err *e)
 {
+	struct err me = ERR_INIT;
+
 	if (!flags_start(w->flags, e))
 		return false;
+	/* Several workers may share a host: a taken metrics port must not keep one from working.
+	 * It says so, loudly, and runs without the endpoint. */
+	w->metrics =
+	        http_metrics_start(w->cfg.metrics_host, w->cfg.metrics_port, worker_gauges, w, &me);
+	if (w->metrics == NULL)
+		log_error("metrics endpoint disabled: %s (set TERMINUS_METRICS_LISTEN)",
+		          me.message);
+	else
+		log_info("metrics on http://%s:%d/metrics", w->cfg.metrics_host,
+		         w->cfg.metrics_port);
+	err_release(&me);
 	if (pthread_create(&w->listener, NULL, listener_main, w) != 0 ||
 	    pthread_create(&w->housekeeper, NULL, housekeeper_main, w) != 0) {
 		err_internal(e, "cannot start worker threads");
@@ -403,6 +434,8 @@ void worker_stop(struct worker *w)
 		pthread_join(w->threads[i].thread, NULL);
 	pthread_join(w->listener, NULL);
 	pthread_join(w->housekeeper, NULL);
+	http_metrics_stop(w->metrics);
+	w->metrics = NULL;
 	flags_stop(w->flags);
 	w->started = false;
 }

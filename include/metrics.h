@@ -1,0 +1,49 @@
+/*
+ * metrics.h — process metrics in the Prometheus text exposition format (version 0.0.4).
+ *
+ * Every metric is a row of one table in metrics.c (name, type, help, label names). Series are
+ * created on first use, at most METRICS_MAX_SERIES per metric (a label value beyond that is
+ * counted under "other"), so a bug or a hostile client cannot grow memory without bound.
+ * Updates take one mutex: counters are touched a few times per request, which costs far less
+ * than the request's own database round trips.
+ *
+ * Label cardinality is a decision, not an accident: routes are patterns ("/v1/stores/{store}"),
+ * never raw paths; the only per-store series is terminus_store_checkouts_total, because "which
+ * tenant is failing" is the question a multi-tenant operator asks first, and stores number in
+ * the hundreds, not millions.
+ */
+#ifndef TERMINUS_METRICS_H
+#define TERMINUS_METRICS_H
+
+#include <stdbool.h>
+
+enum metric_id {
+	M_HTTP_REQUESTS,    /* counter {route, status} */
+	M_HTTP_DURATION,    /* histogram {route} */
+	M_CHECKOUTS,        /* counter {outcome, path} */
+	M_STORE_CHECKOUTS,  /* counter {store, outcome} */
+	M_IDEMPOTENCY,      /* counter {result} */
+	M_EVENTS_HANDLED,   /* counter {type, outcome} */
+	M_EVENT_DURATION,   /* histogram {type} */
+	M_EVENT_RETRIES,    /* counter {type} */
+	M_CONFIRM_LATENCY,  /* histogram {} : checkout committed → order confirmed */
+	M_DB_ERRORS,        /* counter {kind} */
+	M_FLAG_EVALUATIONS, /* counter {flag, result} */
+	M_COUNT
+};
+
+/* Adds 1 to a counter; labels in the table's order (unused ones NULL). */
+void metrics_inc(enum metric_id id, const char *l1, const char *l2);
+void metrics_add(enum metric_id id, const char *l1, const char *l2, double v);
+/* Records one observation (seconds) in a histogram. */
+void metrics_observe(enum metric_id id, const char *l1, double seconds);
+
+/* Text buffer the renderer appends to (gauges computed at scrape time are appended by the
+ * caller through metrics_gauge). */
+struct metrics_text;
+void metrics_gauge(struct metrics_text *t, const char *name, const char *help, const char *label,
+                   const char *value, double v);
+/* Renders every metric, then lets extra append gauges. Caller frees. */
+char *metrics_render(void (*extra)(struct metrics_text *t, void *arg), void *arg);
+
+#endif
