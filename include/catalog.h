@@ -33,6 +33,10 @@ bool catalog_list(struct db_conn *c, const struct store_ref *store, long long cu
 bool catalog_adjust(struct db_conn *c, const struct store_ref *store, const char *product_id,
                     long long delta, const char *reason, json_t **out, struct err *e) MUST_CHECK;
 
+/* The product's stock now (a fresh statement: the newest committed value); 0 when there is no
+ * such product in the store. */
+bool catalog_available(struct db_conn *c, const char *store_id, const char *product_id,
+                       long long *available, struct err *e) MUST_CHECK;
 /* Gives back whatever stock the order still holds (net of its ledger rows), with a reason.
  * Idempotent by construction: a second call finds nothing left to give back. */
 bool catalog_restock_order(struct db_conn *c, const char *store_id, const char *order_id,

@@ -78,6 +78,13 @@ PGresult *db_exec_once(struct db_conn *c, const char *store_id, bool all_stores,
 /* Runs constant SQL text (no parameters; never with user input): migrations, SET, LISTEN. */
 PGresult *db_exec_sql(struct db_conn *c, const char *sql, struct err *e) MUST_CHECK;
 
+/* A PostgreSQL array literal "{"a","b"}" of n values, each quoted and escaped, for one
+ * parameter such as $1::uuid[] or $2::text[]: data travels as a parameter, never as SQL text.
+ * Caller frees. */
+char *db_array(int n, const char *const *values);
+/* The same for integers ("{1,2}"). Caller frees. */
+char *db_array_ll(int n, const long long *values);
+
 /* SQLSTATE helpers */
 bool db_is_unique_violation(const struct err *e);
 bool db_is_check_violation(const struct err *e);

@@ -61,4 +61,10 @@ bool events_run_batch(const struct events_env *env, struct db_conn *c,
 
 bool events_type_known(const char *type);
 
+/* Queues a payment event (PaymentVoidRequested / PaymentRefundRequested) in the caller's
+ * transaction, with the payload every payment handler reads; cause (an event id) may be NULL. */
+bool events_enqueue_payment(struct db_conn *c, const char *store_id, const char *type,
+                            const char *order_id, const char *payment_id, long long amount_cents,
+                            const char *cause, const char *traceparent, struct err *e) MUST_CHECK;
+
 #endif

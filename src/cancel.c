@@ -13,7 +13,6 @@
 #include "http.h"
 #include "notifier.h"
 #include "orders.h"
-#include "outbox.h"
 #include "payments.h"
 #include "banned.h"
 
@@ -89,15 +88,8 @@ static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, 
 		if (!catalog_restock_order(c, store_id, in->order_id, step->to, e))
 			goto fail;
 		if (changed) {
-			json_t *payload =
-			        json_pack("{s:s, s:s, s:I}", "order_id", in->order_id, "payment_id",
-			                  payment_id, "amount_cents", (json_int_t)amount);
-			char event_id[37];
-			bool ok = outbox_insert(c, store_id, step->event, in->order_id, payload,
-			                        NULL, in->traceparent, event_id, e);
-
-			json_decref(payload);
-			if (!ok)
+			if (!events_enqueue_payment(c, store_id, step->event, in->order_id,
+			                            payment_id, amount, NULL, in->traceparent, e))
 				goto fail;
 			*queued = true;
 		}

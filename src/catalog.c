@@ -121,10 +121,33 @@ static struct db_stmt st_available =
         DB_STMT("catalog_available",
                 "SELECT available FROM inventory WHERE product_id = $1 AND store_id = $2");
 
+static bool available_of(struct db_conn *c, const char *store_id, const char *product_id,
+                         long long *available, bool *found, struct err *e)
+{
+	PGresult *r = db_exec(c, &st_available, DB_PARAMS(product_id, store_id), e);
+
+	if (r == NULL)
+		return false;
+	*found = PQntuples(r) == 1;
+	*available = *found ? db_get_ll(r, 0, 0) : 0;
+	PQclear(r);
+	return true;
+}
+
+bool catalog_available(struct db_conn *c, const char *store_id, const char *product_id,
+                       long long *available, struct err *e)
+{
+	bool found;
+
+	return available_of(c, store_id, product_id, available, &found, e);
+}
+
 bool catalog_adjust(struct db_conn *c, const struct store_ref *store, const char *product_id,
                     long long delta, const char *reason, json_t **out, struct err *e)
 {
 	char d[24];
+	long long available = 0;
+	bool found = false;
 	PGresult *r;
 
 	snprintf(d, sizeof(d), "%lld", delta);
@@ -140,18 +163,16 @@ bool catalog_adjust(struct db_conn *c, const struct store_ref *store, const char
 	}
 	PQclear(r);
 	/* Nothing updated: either no such product, or the stock would go below zero. */
-	r = db_exec(c, &st_available, DB_PARAMS(product_id, store->id), e);
-	if (r == NULL)
+	if (!available_of(c, store->id, product_id, &available, &found, e))
 		return false;
-	if (PQntuples(r) == 0) {
+	if (!found) {
 		err_set(e, 404, "not_found", "no product %s in this store", product_id);
 	} else {
 		err_set(e, 409, "insufficient_inventory", "stock cannot go below zero");
 		err_detail(e, "product_id", json_string(product_id));
 		err_detail(e, "requested", json_integer(-delta));
-		err_detail(e, "available", json_integer(db_get_ll(r, 0, 0)));
+		err_detail(e, "available", json_integer(available));
 	}
-	PQclear(r);
 	return false;
 }
 

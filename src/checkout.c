@@ -8,6 +8,7 @@
 #include <uuid/uuid.h>
 
 #include "app.h"
+#include "catalog.h"
 #include "checkout.h"
 #include "constants.h"
 #include "db.h"
@@ -71,16 +72,11 @@ static struct db_stmt st_take_stock = DB_STMT(
         "      RETURNING i.product_id, l.quantity), "
         "m AS (INSERT INTO inventory_movements (store_id, product_id, delta, reason, order_id) "
         "      SELECT $2, product_id, -quantity, 'checkout', $1 FROM d), "
-        "f AS (SELECT l.product_id, l.quantity, i.available FROM l "
-        "      JOIN inventory i ON i.product_id = l.product_id "
+        "f AS (SELECT l.product_id, l.quantity FROM l "
         "      WHERE NOT EXISTS (SELECT 1 FROM d WHERE d.product_id = l.product_id) "
         "      ORDER BY l.line_no LIMIT 1) "
         "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM l), "
-        "       f.product_id, f.quantity, f.available FROM (SELECT 1) AS one LEFT JOIN f ON true");
-
-static struct db_stmt st_available =
-        DB_STMT("checkout_available",
-                "SELECT available FROM inventory WHERE product_id = $1 AND store_id = $2");
+        "       f.product_id, f.quantity FROM (SELECT 1) AS one LEFT JOIN f ON true");
 
 static void decide(struct tx_state *st, const char *request_id, struct err *decision)
 {
@@ -115,6 +111,7 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	const char *store_id = in->store->id;
 	struct err decision = ERR_INIT;
 	char amount[24], status[32];
+	long long available = 0;
 	uuid_t u;
 	PGresult *r = NULL;
 	bool ok;
@@ -186,21 +183,17 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 		err_detail(&decision, "product_id", json_string(db_get(r, 0, 2)));
 		err_detail(&decision, "requested", json_integer(db_get_ll(r, 0, 3)));
 		PQclear(r);
+		r = NULL;
 		/* The statement saw the stock as it was before it waited for the row lock; a new
 		 * statement reads what the refusal was decided against. */
-		r = db_exec(c, &st_available,
-		            DB_PARAMS(json_string_value(
-		                              json_object_get(decision.details, "product_id")),
-		                      store_id),
-		            e);
-		if (r == NULL) {
+		if (!catalog_available(
+		            c, store_id,
+		            json_string_value(json_object_get(decision.details, "product_id")),
+		            &available, e)) {
 			err_release(&decision);
 			goto error;
 		}
-		err_detail(&decision, "available",
-		           json_integer(PQntuples(r) == 1 ? db_get_ll(r, 0, 0) : 0));
-		PQclear(r);
-		r = NULL;
+		err_detail(&decision, "available", json_integer(available));
 		db_rollback(c);
 		decide(st, in->request_id, &decision);
 		err_release(&decision);

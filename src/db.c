@@ -483,6 +483,48 @@ void db_rollback(struct db_conn *c)
 		PQclear(PQexec(c->pg, "ROLLBACK"));
 }
 
+char *db_array(int n, const char *const *values)
+{
+	size_t cap = 3, len = 0;
+	char *buf;
+
+	for (int i = 0; i < n; i++)
+		cap += 2 * strlen(values[i]) + 3;
+	buf = malloc(cap);
+	if (buf == NULL)
+		abort();
+	buf[len++] = '{';
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			buf[len++] = ',';
+		buf[len++] = '"';
+		for (const char *p = values[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				buf[len++] = '\\';
+			buf[len++] = *p;
+		}
+		buf[len++] = '"';
+	}
+	buf[len++] = '}';
+	buf[len] = '\0';
+	return buf;
+}
+
+char *db_array_ll(int n, const long long *values)
+{
+	size_t cap = (size_t)n * 21 + 3, len = 0;
+	char *buf = malloc(cap);
+
+	if (buf == NULL)
+		abort();
+	buf[len++] = '{';
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? "," : "", values[i]);
+	buf[len++] = '}';
+	buf[len] = '\0';
+	return buf;
+}
+
 bool db_is_unique_violation(const struct err *e)
 {
 	return strcmp(e->sqlstate, "23505") == 0;

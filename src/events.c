@@ -85,37 +85,6 @@ static void fail_all(struct attempt *res, int n, const bool *skip, const struct 
 	}
 }
 
-/* "{a,b}" array parameters from values that are UUIDs, booleans or JSON documents — data in a
- * parameter, never SQL text. JSON goes in as quoted, escaped array elements. */
-static char *array_param(int n, const char *const *values, bool quote)
-{
-	size_t cap = 3, len = 0;
-	char *buf;
-
-	for (int i = 0; i < n; i++)
-		cap += 2 * strlen(values[i]) + 3;
-	buf = malloc(cap);
-	if (buf == NULL)
-		abort();
-	buf[len++] = '{';
-	for (int i = 0; i < n; i++) {
-		if (i > 0)
-			buf[len++] = ',';
-		if (quote)
-			buf[len++] = '"';
-		for (const char *p = values[i]; *p != '\0'; p++) {
-			if (quote && (*p == '"' || *p == '\\'))
-				buf[len++] = '\\';
-			buf[len++] = *p;
-		}
-		if (quote)
-			buf[len++] = '"';
-	}
-	buf[len++] = '}';
-	buf[len] = '\0';
-	return buf;
-}
-
 struct payment_ref {
 	const char *order_id;
 	const char *payment_id;
@@ -209,11 +178,11 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 	}
 	if (m == 0)
 		return;
-	a_ids = array_param(m, ids, false);
-	a_orders = array_param(m, orders, false);
-	a_flags = array_param(m, flags, false);
-	a_refunds = array_param(m, refund_ids, false);
-	a_payloads = array_param(m, payloads, true);
+	a_ids = db_array(m, ids);
+	a_orders = db_array(m, orders);
+	a_flags = db_array(m, flags);
+	a_refunds = db_array(m, refund_ids);
+	a_payloads = db_array(m, payloads);
 	if (hook == NULL) {
 		r = db_exec_once(c, evs[0].store_id, false, &st_settle,
 		                 DB_PARAMS(a_ids, a_orders, a_flags, a_refunds, a_payloads,
@@ -330,8 +299,8 @@ static void payment_authorized(const struct events_env *env, struct db_conn *c,
 		payments[m++] = refs[i].payment_id;
 	}
 	if (m > 0) {
-		a_orders = array_param(m, orders, false);
-		a_payments = array_param(m, payments, false);
+		a_orders = db_array(m, orders);
+		a_payments = db_array(m, payments);
 		r = db_exec_once(c, store_id, false, &st_pa_state,
 		                 DB_PARAMS(a_orders, a_payments, store_id), &e);
 		free(a_orders);
@@ -395,9 +364,8 @@ static bool payment_authorized_compensate(struct db_conn *c, const struct outbox
                                           const char *why, struct err *e)
 {
 	struct payment_ref p;
-	char reason[160], id[37];
-	bool changed = false, ok;
-	json_t *payload;
+	char reason[160];
+	bool changed = false;
 
 	if (!payment_ref(ev, &p)) {
 		err_internal(e, "PaymentAuthorized event without order_id/payment_id");
@@ -414,10 +382,20 @@ static bool payment_authorized_compensate(struct db_conn *c, const struct outbox
 	                         &changed, e) ||
 	    !catalog_restock_order(c, ev->store_id, p.order_id, "payment_failed", e))
 		return false;
-	payload = json_pack("{s:s, s:s, s:I, s:s}", "order_id", p.order_id, "payment_id",
-	                    p.payment_id, "amount_cents", (json_int_t)p.amount, "cause", ev->id);
-	ok = outbox_insert(c, ev->store_id, EVENT_PAYMENT_VOID, p.order_id, payload, NULL,
-	                   ev->traceparent, id, e);
+	return events_enqueue_payment(c, ev->store_id, EVENT_PAYMENT_VOID, p.order_id, p.payment_id,
+	                              p.amount, ev->id, ev->traceparent, e);
+}
+
+bool events_enqueue_payment(struct db_conn *c, const char *store_id, const char *type,
+                            const char *order_id, const char *payment_id, long long amount_cents,
+                            const char *cause, const char *traceparent, struct err *e)
+{
+	json_t *payload =
+	        json_pack("{s:s, s:s, s:I, s:s?}", "order_id", order_id, "payment_id", payment_id,
+	                  "amount_cents", (json_int_t)amount_cents, "cause", cause);
+	char id[37];
+	bool ok = outbox_insert(c, store_id, type, order_id, payload, NULL, traceparent, id, e);
+
 	json_decref(payload);
 	return ok;
 }

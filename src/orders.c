@@ -136,40 +136,26 @@ static struct db_stmt st_unknown = DB_STMT(
         "WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.id = x.product_id AND p.store_id = $2) "
         "ORDER BY x.ord LIMIT 1");
 
-/* "{a,b,c}" array literals for the unnest parameters; the values are validated UUIDs and
- * integers, and travel as parameters, never as SQL text. */
-static char *array_literal(const struct order_line *lines, int n, bool ids)
-{
-	size_t cap = (size_t)n * 40 + 3, len = 0;
-	char *buf = malloc(cap);
-
-	if (buf == NULL)
-		abort();
-	buf[len++] = '{';
-	for (int i = 0; i < n; i++) {
-		int w = ids ? snprintf(buf + len, cap - len, "%s%s", i ? "," : "",
-		                       lines[i].product_id)
-		            : snprintf(buf + len, cap - len, "%s%lld", i ? "," : "",
-		                       lines[i].quantity);
-
-		len += (size_t)w;
-	}
-	buf[len++] = '}';
-	buf[len] = '\0';
-	return buf;
-}
-
 bool orders_create(struct db_conn *c, const struct store_ref *store, const struct order_line *lines,
                    int nlines, const char *email, json_t **out, struct err *e)
 {
+	const char *product_ids[ORDER_ITEMS_MAX];
+	long long quantities[ORDER_ITEMS_MAX];
 	char id[37], count[16];
-	char *ids = array_literal(lines, nlines, true);
-	char *qty = array_literal(lines, nlines, false);
+	char *ids, *qty;
 	uuid_t u;
 	PGresult *r = NULL;
 	bool ok = false;
 
 	*out = NULL;
+	if (nlines < 1 || nlines > ORDER_ITEMS_MAX)
+		abort(); /* programmer error: the API bounds the lines */
+	for (int i = 0; i < nlines; i++) {
+		product_ids[i] = lines[i].product_id;
+		quantities[i] = lines[i].quantity;
+	}
+	ids = db_array(nlines, product_ids);
+	qty = db_array_ll(nlines, quantities);
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id);
 	snprintf(count, sizeof(count), "%d", nlines);

@@ -50,36 +50,13 @@ static struct db_stmt st_record_batch = DB_STMT(
         "SELECT k, $2, p, $3, a FROM unnest($1::text[], $4::uuid[], $5::bigint[]) AS x(k, p, a) "
         "ON CONFLICT (idempotency_key, operation) DO NOTHING");
 
-/* "{a,b}" from values that are UUIDs, integers or event ids: never SQL text, a parameter. */
-static char *array_text(int n, const char *const *values, const long long *numbers)
-{
-	size_t cap = 3, len = 0;
-	char *buf;
-
-	for (int i = 0; i < n; i++)
-		cap += (values != NULL ? strlen(values[i]) : 24) + 1;
-	buf = malloc(cap);
-	if (buf == NULL)
-		abort();
-	buf[len++] = '{';
-	for (int i = 0; i < n; i++) {
-		len += (size_t)(values != NULL ? snprintf(buf + len, cap - len, "%s%s",
-		                                          i ? "," : "", values[i])
-		                               : snprintf(buf + len, cap - len, "%s%lld",
-		                                          i ? "," : "", numbers[i]));
-	}
-	buf[len++] = '}';
-	buf[len] = '\0';
-	return buf;
-}
-
 bool provider_call_batch(struct db_conn *c, enum provider_op op, const char *store_id, int n,
                          const char *const *payment_ids, const long long *amounts,
                          const char *const *idempotency_keys, struct err *e)
 {
-	char *keys = array_text(n, idempotency_keys, NULL);
-	char *payments = array_text(n, payment_ids, NULL);
-	char *sums = array_text(n, NULL, amounts);
+	char *keys = db_array(n, idempotency_keys);
+	char *payments = db_array(n, payment_ids);
+	char *sums = db_array_ll(n, amounts);
 	PGresult *r = db_exec_once(c, store_id, false, &st_record_batch,
 	                           DB_PARAMS(keys, op_names[op], store_id, payments, sums), e);
 
