@@ -101,13 +101,7 @@ void reply_content(struct request *req, int status, const char *body, size_t len
 
 void reply_text(struct request *req, int status, const char *body, size_t len, bool replayed)
 {
-	char *copy = malloc(len + 1);
-
-	if (copy == NULL)
-		abort();
-	memcpy(copy, body, len);
-	copy[len] = '\0';
-	set_response(req, status, copy, len, "application/json");
+	reply_content(req, status, body, len, "application/json");
 	if (replayed && req->response != NULL)
 		MHD_add_response_header(req->response, "Idempotent-Replayed", "true");
 }
@@ -495,7 +489,12 @@ static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = m; /* answer on the second call: keep-alive (see on_request) */
 		return MHD_YES;
 	}
-	*upload_data_size = 0;
+	if (*upload_data_size > 0) {
+		/* A body (nobody should send one): drop it; answer on the last call, when MHD
+		 * allows queuing again. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
 	body = found ? metrics_render(m->extra, m->arg) : strdup("not found\n");
 	if (body == NULL)
 		abort();
