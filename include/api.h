@@ -34,7 +34,8 @@ bool api_uuid_param(struct request *req, const char *name, char out[37]);
 
 /* A store's list with an optional ?status= filter: checks limit, cursor and status (valid()
  * says which values exist; invalid_message explains them), runs list in a transaction scoped
- * to the store, answers. */
+ * to the store, answers. On a route without {store} (the operator's) list gets store_id NULL
+ * and a transaction that sees every store. */
 typedef bool (*api_status_list_fn)(struct db_conn *c, const char *store_id, const char *status,
                                    long long cursor, int limit, json_t **out, struct err *e);
 void api_status_list(struct request *req, bool (*valid)(const char *status),
@@ -44,6 +45,10 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 const char *api_idempotency_key(struct request *req);
 /* Sends an idempotent endpoint's answer (replayed or new) and frees its body. */
 void api_idem_reply(struct request *req, struct idem_answer *answer);
+
+/* api_observe.c */
+void api_faults_list(struct request *req);
+void api_analytics(struct request *req);
 
 /* api_system.c */
 void api_healthz(struct request *req);

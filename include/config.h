@@ -29,6 +29,15 @@ struct config {
 	int db_pool_size;
 	char metrics_host[64];
 	int metrics_port;
+	/* The fault detector (faults.h), run by every worker, led by one per tick. */
+	int detect_interval_ms;
+	int fault_lag_s;
+	int fault_window_s;
+	int fault_heartbeat_s;
+	int fault_error_rate_pct;
+	int fault_payment_failure_pct;
+	int fault_min_samples;
+	int fault_stuck_order_s;
 };
 
 /* Reads and validates every variable. On failure e names the variable. */

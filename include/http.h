@@ -16,6 +16,7 @@
 #include "constants.h"
 #include "err.h"
 #include "router.h"
+#include "trace.h"
 
 struct app;
 struct db_conn;
@@ -36,7 +37,8 @@ struct request {
 	const char *method;
 	const char *path;
 	char request_id[REQUEST_ID_MAX + 1];
-	const char *route; /* the matched pattern, for logs and metrics; NULL if none */
+	struct trace trace; /* the caller's trace continued, or a new one (trace.h) */
+	const char *route;  /* the matched pattern, for logs and metrics; NULL if none */
 	struct route_params params;
 
 	char *body; /* NUL-terminated copy of the body (may contain NULs before len) */

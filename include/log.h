@@ -28,6 +28,8 @@ bool log_enabled(enum log_level level);
 /* Sets this thread's context; the pointers must stay valid until log_ctx_clear(). */
 void log_ctx_set(const struct log_ctx *ctx);
 void log_ctx_clear(void);
+/* This thread's context, to put back with log_ctx_set() after a nested one. */
+void log_ctx_get(struct log_ctx *out);
 void log_msg(enum log_level level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Like log_msg with extra fields merged into the line; fields is stolen. */
 void log_fields(enum log_level level, json_t *fields, const char *fmt, ...) PRINTF_LIKE(3, 4);

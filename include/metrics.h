@@ -29,6 +29,8 @@ enum metric_id {
 	M_CONFIRM_LATENCY,  /* histogram {} : checkout committed → order confirmed */
 	M_DB_ERRORS,        /* counter {kind} */
 	M_FLAG_EVALUATIONS, /* counter {flag, result} */
+	M_FAULTS_OPENED,    /* counter {rule} : in the worker that led the tick */
+	M_DETECTOR_TICKS,   /* counter {result} : led, skipped (another worker led), failed */
 	M_COUNT
 };
 

@@ -23,7 +23,8 @@ struct order_line {
 
 /* *out is the new order (201). 400 unknown_product naming items[i].product_id. */
 bool orders_create(struct db_conn *c, const struct store_ref *store, const struct order_line *lines,
-                   int nlines, const char *email, json_t **out, struct err *e) MUST_CHECK;
+                   int nlines, const char *email, const char *traceparent, json_t **out,
+                   struct err *e) MUST_CHECK;
 /* The order with items, payment and timeline; *out NULL when not found in this store. */
 bool orders_get(struct db_conn *c, const char *store_id, const char *order_id, json_t **out,
                 struct err *e) MUST_CHECK;
@@ -31,10 +32,10 @@ bool orders_get(struct db_conn *c, const char *store_id, const char *order_id, j
 bool orders_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
                  int limit, json_t **out, struct err *e) MUST_CHECK;
 bool orders_status_valid(const char *status);
-/* Compare-and-set from → to with a timeline entry; *changed false when the order was not in
- * `from` (someone else moved it first). */
+/* Compare-and-set from → to with a timeline entry (carrying traceparent, may be NULL);
+ * *changed false when the order was not in `from` (someone else moved it first). */
 bool orders_transition(struct db_conn *c, const char *store_id, const char *order_id,
-                       const char *from, const char *to, const char *reason, bool *changed,
-                       struct err *e) MUST_CHECK;
+                       const char *from, const char *to, const char *reason,
+                       const char *traceparent, bool *changed, struct err *e) MUST_CHECK;
 
 #endif

@@ -44,7 +44,10 @@ static const struct api_route routes[] = {
         {"POST", "/v1/stores/{store}/orders/{id}/checkout", ACCESS_PUBLIC, api_orders_checkout},
         {"POST", "/v1/stores/{store}/orders/{id}/cancel", ACCESS_STORE_ADMIN, api_orders_cancel},
         {"GET", "/v1/stores/{store}/events", ACCESS_STORE_ADMIN, api_events_list},
+        {"GET", "/v1/stores/{store}/faults", ACCESS_STORE_ADMIN, api_faults_list},
+        {"GET", "/v1/stores/{store}/analytics", ACCESS_STORE_ADMIN, api_analytics},
         {"GET", "/v1/ops/outbox", ACCESS_OPERATOR, api_ops_outbox},
+        {"GET", "/v1/ops/faults", ACCESS_OPERATOR, api_faults_list},
         {"POST", "/v1/ops/dead-letters/{id}/retry", ACCESS_OPERATOR, api_ops_retry_dead},
         {"GET", "/v1/stores/{store}/flags", ACCESS_STORE_ADMIN, api_flags_list},
         {"PUT", "/v1/stores/{store}/flags/{key}", ACCESS_STORE_ADMIN, api_flags_put},
@@ -110,6 +113,7 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 	struct err e = ERR_INIT;
 	struct db_conn *c = NULL;
 	const char *status = req_query(req, "status");
+	const bool platform = req->store.id[0] == '\0';
 	json_t *out;
 	int limit;
 	long long cursor;
@@ -121,9 +125,15 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 		err_detail(&e, "field", json_string("status"));
 		goto fail;
 	}
-	if ((c = api_begin(req, &e)) == NULL ||
-	    !list(c, req->store.id, status, cursor, limit, &out, &e))
+	if (platform) {
+		/* An operator route without {store}: the list spans every store. */
+		if ((c = api_db(req, &e)) == NULL || !db_begin(c, NULL, true, &e) ||
+		    !list(c, NULL, status, cursor, limit, &out, &e))
+			goto fail;
+	} else if ((c = api_begin(req, &e)) == NULL ||
+	           !list(c, req->store.id, status, cursor, limit, &out, &e)) {
 		goto fail;
+	}
 	api_commit_reply(req, c, 200, out, &e);
 	return;
 fail:
@@ -238,7 +248,7 @@ void api_dispatch(struct request *req)
 	const struct api_route *route = NULL;
 	struct route_params params;
 	struct err e = ERR_INIT;
-	struct log_ctx ctx = {req->request_id, NULL, NULL, NULL};
+	struct log_ctx ctx = {req->request_id, NULL, req->trace.trace_id, NULL};
 	char allow[64] = "";
 
 	log_ctx_set(&ctx);

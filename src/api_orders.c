@@ -74,7 +74,8 @@ void api_orders_create(struct request *req)
 		api_fail(req, &e);
 	} else if ((c = api_begin(req, &e)) == NULL ||
 	           !orders_create(c, &req->store, lines, (int)json_array_size(items),
-	                          jsonv_str(body, "customer_email"), &out, &e)) {
+	                          jsonv_str(body, "customer_email"), req->trace.traceparent, &out,
+	                          &e)) {
 		api_rollback_fail(req, c, &e);
 	} else {
 		api_commit_reply(req, c, 201, out, &e);
@@ -142,7 +143,7 @@ void api_orders_checkout(struct request *req)
 	in.fingerprint = fingerprint;
 	in.payment_token = jsonv_str(body, "payment_token");
 	in.request_id = req->request_id;
-	in.traceparent = req_header(req, "traceparent");
+	in.traceparent = req->trace.traceparent;
 	if ((c = api_db(req, &e)) == NULL || !checkout_execute(req->app, c, &in, &answer, &e))
 		api_fail(req, &e);
 	else
@@ -182,7 +183,7 @@ void api_orders_cancel(struct request *req)
 	in.request_id = req->request_id;
 	in.actor = req->actor;
 	in.reason = body != NULL ? jsonv_str(body, "reason") : NULL;
-	in.traceparent = req_header(req, "traceparent");
+	in.traceparent = req->trace.traceparent;
 	if ((c = api_db(req, &e)) == NULL || !cancel_execute(req->app, c, &in, &answer, &e))
 		api_fail(req, &e);
 	else

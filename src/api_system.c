@@ -10,6 +10,7 @@
 #include "db.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "faults.h"
 #include "outbox.h"
 #include "stores.h"
 #include "banned.h"
@@ -32,6 +33,7 @@ static void api_gauges(struct metrics_text *t, void *arg)
 	metrics_gauge(t, "terminus_db_pool_connections",
 	              "Database connections of the request pool, by state", "state", "size", size);
 	outbox_metrics(api_db(req, &e), t);
+	faults_metrics(api_db(req, &e), t);
 	err_release(&e);
 }
 

@@ -78,8 +78,8 @@ static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, 
 	         in->reason != NULL ? ": " : "", in->reason != NULL ? in->reason : "");
 	err_utf8_trim(reason);
 	/* The order row is locked: these moves cannot race a capture's. */
-	if (!orders_transition(c, store_id, in->order_id, step->from, step->to, reason, &changed,
-	                       e))
+	if (!orders_transition(c, store_id, in->order_id, step->from, step->to, reason,
+	                       in->traceparent, &changed, e))
 		goto fail;
 	if (step->payment_from != NULL) {
 		if (!payments_transition(c, store_id, in->order_id, step->payment_from,

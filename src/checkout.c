@@ -55,8 +55,9 @@ static struct db_stmt st_authorize = DB_STMT(
         "o AS (UPDATE orders SET status = 'payment_authorized', checkout_key = $7, "
         "             checkout_path = $8, updated_at = now() "
         "      WHERE id = $1 AND store_id = $2 AND status = 'pending' RETURNING id), "
-        "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason) "
-        "      SELECT id, $2, 'pending', 'payment_authorized', 'checkout' FROM o) "
+        "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason, "
+        "                                traceparent) "
+        "      SELECT id, $2, 'pending', 'payment_authorized', 'checkout', nullif($9, '') FROM o) "
         "SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM p)");
 
 /* Takes every line's stock or reports the first line that cannot be served. The UPDATE's
@@ -160,7 +161,8 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	snprintf(amount, sizeof(amount), "%lld", st->amount);
 	r = db_exec(c, &st_authorize,
 	            DB_PARAMS(in->order_id, store_id, st->payment_id, amount, in->store->currency,
-	                      "tok_…", in->idempotency_key, st->async ? "async" : "sync"),
+	                      "tok_…", in->idempotency_key, st->async ? "async" : "sync",
+	                      in->traceparent != NULL ? in->traceparent : ""),
 	            e);
 	if (r == NULL)
 		goto error;

@@ -57,6 +57,23 @@ static const struct config_var config_vars[] = {
          "database connections shared by the request threads"},
         {"TERMINUS_METRICS_LISTEN", VAR_ADDRESS, "127.0.0.1:9464", 0, 0,
          ADDR(metrics_host, metrics_port), "worker metrics address host:port"},
+        {"TERMINUS_DETECT_INTERVAL_MS", VAR_INT, "5000", 100, 600000, NUM(detect_interval_ms),
+         "how often the fault detector runs (one worker leads each run)"},
+        {"TERMINUS_FAULT_LAG_S", VAR_INT, "30", 1, 86400, NUM(fault_lag_s),
+         "outbox_lag fault: a store's oldest due event waited longer than this"},
+        {"TERMINUS_FAULT_WINDOW_S", VAR_INT, "300", 1, 86400, NUM(fault_window_s),
+         "window of the dead_events, error_rate and payment_failure_rate faults"},
+        {"TERMINUS_FAULT_HEARTBEAT_S", VAR_INT, "15", 2, 86400, NUM(fault_heartbeat_s),
+         "worker_heartbeat / stuck_lease faults: a worker silent for longer than this"},
+        {"TERMINUS_FAULT_ERROR_RATE", VAR_INT, "50", 1, 100, NUM(fault_error_rate_pct),
+         "error_rate fault: percent of a store's events in the window whose last attempt failed"},
+        {"TERMINUS_FAULT_PAYMENT_FAILURE_RATE", VAR_INT, "30", 1, 100,
+         NUM(fault_payment_failure_pct),
+         "payment_failure_rate fault: percent of a store's payments in the window that failed"},
+        {"TERMINUS_FAULT_MIN_SAMPLES", VAR_INT, "10", 1, 1000000, NUM(fault_min_samples),
+         "rate faults need at least this many events / payments in the window"},
+        {"TERMINUS_FAULT_STUCK_ORDER_S", VAR_INT, "900", 1, 864000, NUM(fault_stuck_order_s),
+         "invariant fault stuck_authorized: an order in payment_authorized for longer than this"},
 };
 
 const char *const wakeup_names[WAKEUP_COUNT] = {"coalesced", "in-transaction", "off"};

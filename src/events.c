@@ -1,10 +1,11 @@
 /*
  * events.c — event handlers and the runner shared by the API and the worker (see events.h).
  *
- * Every current handler calls an outside party (the payment provider), so every one follows
- * the lease pattern: the runner holds a lease on the event, the handler makes its outside call
- * first — keyed by the event id, never inside a transaction — and then, in one transaction,
- * applies its database effects and completes the event, only while the lease is still its own.
+ * The payment handlers call an outside party (the payment provider), so they follow the lease
+ * pattern: the runner holds a lease on the event, the handler makes its outside call first —
+ * keyed by the event id, never inside a transaction — and then, in one transaction, applies its
+ * database effects and completes the event, only while the lease is still its own. (The
+ * analytics handler has no outside call; it completes its events the same way.)
  * A runner that dies between the call and the commit leaves the event to the next runner, which
  * repeats the call (the provider sees the same key and does nothing twice) and commits.
  *
@@ -12,6 +13,7 @@
  *   PaymentAuthorized        capture             payment captured, order confirmed
  *   PaymentVoidRequested     void                —
  *   PaymentRefundRequested   refund              —
+ *   OrderStatusChanged       —                   counted in the store's analytics (once)
  *
  * Handlers work on batches (one store, one type): one read, one provider request, one settling
  * statement for up to EVENTS_BATCH_MAX events. Commits dominate the cost of an event on this
@@ -30,6 +32,7 @@
 
 #include <uuid/uuid.h>
 
+#include "analytics.h"
 #include "catalog.h"
 #include "db.h"
 #include "events.h"
@@ -39,6 +42,7 @@
 #include "orders.h"
 #include "payments.h"
 #include "provider.h"
+#include "trace.h"
 #include "banned.h"
 
 /* What one event's attempt came to inside a batch. */
@@ -100,6 +104,54 @@ static bool payment_ref(const struct outbox_event *ev, struct payment_ref *p)
 }
 
 /*
+ * Runs a batch's settling statement: without a hook as its own transaction (one round trip,
+ * one commit: db_exec_once); with one, inside a transaction left open for the hook.
+ */
+static PGresult *settle_exec(struct db_conn *c, const char *store_id, events_hook_fn hook,
+                             struct db_stmt *st, int nparams, const char *const *params,
+                             struct err *e)
+{
+	if (hook == NULL)
+		return db_exec_once(c, store_id, false, st, nparams, params, e);
+	return db_begin(c, store_id, false, e) ? db_exec(c, st, nparams, params, e) : NULL;
+}
+
+/*
+ * Reads a settling statement's rows (event id, completed by us, …) into res and frees r; with a
+ * hook (a batch of one) runs it and commits, so the caller's work commits with the event or
+ * nothing does. r NULL: the statement failed as e says, and every event not skipped failed.
+ */
+static void settle_finish(struct db_conn *c, PGresult *r, const struct outbox_event *evs, int n,
+                          const bool *skip, events_hook_fn hook, void *arg, struct attempt *res,
+                          struct err *e)
+{
+	if (r == NULL) {
+		if (hook != NULL)
+			db_rollback(c);
+		fail_all(res, n, skip, e);
+		err_release(e);
+		return;
+	}
+	for (int row = 0; row < PQntuples(r); row++) {
+		for (int i = 0; i < n; i++) {
+			if (!skip[i] && strcmp(evs[i].id, db_get(r, row, 0)) == 0)
+				res[i].held = db_get_bool(r, row, 1);
+		}
+	}
+	PQclear(r);
+	if (hook == NULL)
+		return;
+	if (!res[0].held) {
+		db_rollback(c);
+	} else if (!hook(c, arg, e) || !db_commit(c, e)) {
+		db_rollback(c);
+		fail_one(&res[0], e->message);
+		res[0].held = false;
+	}
+	err_release(e);
+}
+
+/*
  * The settling transaction of a batch as one statement, so that without a hook it costs one
  * round trip and one commit (db_exec_once). Per event: complete it if our lease still holds it
  * (d); only then, for events whose capture went through, confirm the order (o: a compare-and-set
@@ -112,8 +164,8 @@ static bool payment_ref(const struct outbox_event *ev, struct payment_ref *p)
 static struct db_stmt st_settle = DB_STMT(
         "events_settle",
         "WITH x AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::uuid[], "
-        "                                $5::text[]) "
-        "           AS x(event_id, order_id, capture, refund_id, refund_payload)), "
+        "                                $5::text[], $8::text[]) "
+        "           AS x(event_id, order_id, capture, refund_id, refund_payload, traceparent)), "
         "d AS (UPDATE outbox_events e SET status = 'done', done_at = now(), "
         "      attempts = e.attempts + 1, claimed_until = NULL, last_error = NULL "
         "      FROM x WHERE e.id = x.event_id AND e.store_id = $6 AND e.status = 'pending' "
@@ -122,19 +174,23 @@ static struct db_stmt st_settle = DB_STMT(
         "      FROM x JOIN d ON d.id = x.event_id "
         "      WHERE orders.id = x.order_id AND x.capture AND orders.store_id = $6 "
         "        AND orders.status = 'payment_authorized' RETURNING orders.id), "
-        "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason) "
-        "      SELECT id, $6, 'payment_authorized', 'confirmed', 'payment captured' FROM o), "
+        "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason, "
+        "                                traceparent) "
+        "      SELECT DISTINCT ON (o.id) o.id, $6, 'payment_authorized', 'confirmed', "
+        "             'payment captured', nullif(x.traceparent, '') "
+        "      FROM o JOIN x ON x.order_id = o.id AND x.capture), "
         "p AS (UPDATE payments SET status = 'captured', updated_at = now() "
         "      WHERE order_id IN (SELECT id FROM o) AND store_id = $6 AND status = 'authorized' "
         "      RETURNING id), "
-        "r AS (INSERT INTO outbox_events (id, store_id, type, aggregate_id, payload) "
+        "r AS (INSERT INTO outbox_events (id, store_id, type, aggregate_id, payload, "
+        "                                 traceparent) "
         "      SELECT x.refund_id, $6, 'PaymentRefundRequested', x.order_id, "
-        "             x.refund_payload::jsonb "
+        "             x.refund_payload::jsonb, nullif(x.traceparent, '') "
         "      FROM x JOIN d ON d.id = x.event_id "
         "      WHERE x.capture AND NOT EXISTS (SELECT 1 FROM o WHERE o.id = x.order_id) "
         "      RETURNING aggregate_id) "
         "SELECT x.event_id, d.id IS NOT NULL, "
-        "       EXISTS (SELECT 1 FROM r WHERE r.aggregate_id = x.order_id) "
+        "       EXISTS (SELECT 1 FROM r WHERE r.aggregate_id = x.order_id), x.order_id "
         "FROM x LEFT JOIN d ON d.id = x.event_id");
 
 /* Settles events[i] for every i with !skip[i]; capture[i] says whose capture went through. */
@@ -144,10 +200,11 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 {
 	const char *ids[EVENTS_BATCH_MAX], *orders[EVENTS_BATCH_MAX], *flags[EVENTS_BATCH_MAX];
 	const char *refund_ids[EVENTS_BATCH_MAX], *payloads[EVENTS_BATCH_MAX];
+	const char *traces[EVENTS_BATCH_MAX];
 	char uuids[EVENTS_BATCH_MAX][37];
 	char *texts[EVENTS_BATCH_MAX];
-	char *a_ids, *a_orders, *a_flags, *a_refunds, *a_payloads;
-	int m = 0, index[EVENTS_BATCH_MAX];
+	char *a_ids, *a_orders, *a_flags, *a_refunds, *a_payloads, *a_traces;
+	int m = 0;
 	struct err e = ERR_INIT;
 	PGresult *r;
 
@@ -174,7 +231,8 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 		flags[m] = capture[i] ? "t" : "f";
 		refund_ids[m] = uuids[m];
 		payloads[m] = texts[m];
-		index[m++] = i;
+		traces[m] = evs[i].traceparent;
+		m++;
 	}
 	if (m == 0)
 		return;
@@ -183,56 +241,29 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 	a_flags = db_array(m, flags);
 	a_refunds = db_array(m, refund_ids);
 	a_payloads = db_array(m, payloads);
-	if (hook == NULL) {
-		r = db_exec_once(c, evs[0].store_id, false, &st_settle,
-		                 DB_PARAMS(a_ids, a_orders, a_flags, a_refunds, a_payloads,
-		                           evs[0].store_id, env->owner),
-		                 &e);
-	} else {
-		r = db_begin(c, evs[0].store_id, false, &e)
-		            ? db_exec(c, &st_settle,
-		                      DB_PARAMS(a_ids, a_orders, a_flags, a_refunds, a_payloads,
-		                                evs[0].store_id, env->owner),
-		                      &e)
-		            : NULL;
-	}
+	a_traces = db_array(m, traces);
+	r = settle_exec(c, evs[0].store_id, hook, &st_settle,
+	                DB_PARAMS(a_ids, a_orders, a_flags, a_refunds, a_payloads, evs[0].store_id,
+	                          env->owner, a_traces),
+	                &e);
 	free(a_ids);
 	free(a_orders);
 	free(a_flags);
 	free(a_refunds);
 	free(a_payloads);
+	free(a_traces);
 	for (int k = 0; k < m; k++)
 		free(texts[k]);
-	if (r == NULL) {
-		if (hook != NULL)
-			db_rollback(c);
-		fail_all(res, n, skip, &e);
-		err_release(&e);
-		return;
-	}
-	for (int row = 0; row < PQntuples(r); row++) {
-		for (int k = 0; k < m; k++) {
-			if (strcmp(ids[k], db_get(r, row, 0)) != 0)
+	if (r != NULL) {
+		for (int row = 0; row < PQntuples(r); row++) {
+			if (!db_get_bool(r, row, 2))
 				continue;
-			res[index[k]].held = db_get_bool(r, row, 1);
-			if (db_get_bool(r, row, 2))
-				log_warn("order %s was cancelled while its payment was captured; "
-				         "refund queued",
-				         orders[k]);
+			log_warn(
+			        "order %s was cancelled while its payment was captured; refund queued",
+			        db_get(r, row, 3));
 		}
 	}
-	PQclear(r);
-	if (hook == NULL)
-		return;
-	/* A batch of one: the caller's work commits with the event, or nothing does. */
-	if (!res[0].held) {
-		db_rollback(c);
-	} else if (!hook(c, arg, &e) || !db_commit(c, &e)) {
-		db_rollback(c);
-		fail_one(&res[0], e.message);
-		res[0].held = false;
-	}
-	err_release(&e);
+	settle_finish(c, r, evs, n, skip, hook, arg, res, &e);
 }
 
 /* chaos.worker_slow: when any event of the batch falls in the rollout, the batch stalls 500 ms
@@ -374,7 +405,7 @@ static bool payment_authorized_compensate(struct db_conn *c, const struct outbox
 	snprintf(reason, sizeof(reason), "capture failed for good: %s", why);
 	err_utf8_trim(reason);
 	if (!orders_transition(c, ev->store_id, p.order_id, "payment_authorized", "payment_failed",
-	                       reason, &changed, e))
+	                       reason, ev->traceparent, &changed, e))
 		return false;
 	if (!changed)
 		return true; /* cancelled or otherwise settled meanwhile: nothing to undo here */
@@ -448,10 +479,34 @@ static void payment_refund(const struct events_env *env, struct db_conn *c,
 	provider_request(env, c, evs, n, hook, arg, res, PROVIDER_REFUND);
 }
 
+/* OrderStatusChanged: no outside call; completing the batch and counting it in the store's
+ * analytics are one statement (analytics.c). */
+static void order_status_changed(const struct events_env *env, struct db_conn *c,
+                                 const struct outbox_event *evs, int n, events_hook_fn hook,
+                                 void *arg, struct attempt *res)
+{
+	const char *ids[EVENTS_BATCH_MAX];
+	bool skip[EVENTS_BATCH_MAX];
+	struct err e = ERR_INIT;
+	char *a_ids;
+	PGresult *r;
+
+	for (int i = 0; i < n; i++) {
+		ids[i] = evs[i].id;
+		skip[i] = false;
+	}
+	a_ids = db_array(n, ids);
+	r = settle_exec(c, evs[0].store_id, hook, analytics_fold_stmt(),
+	                DB_PARAMS(a_ids, evs[0].store_id, env->owner), &e);
+	free(a_ids);
+	settle_finish(c, r, evs, n, skip, hook, arg, res, &e);
+}
+
 static const struct event_type event_types[] = {
         {EVENT_PAYMENT_AUTHORIZED, payment_authorized, payment_authorized_compensate, 1},
         {EVENT_PAYMENT_VOID, payment_void, NULL, 4},
         {EVENT_PAYMENT_REFUND, payment_refund, NULL, 4},
+        {EVENT_ORDER_STATUS_CHANGED, order_status_changed, NULL, 4},
 };
 
 static const struct event_type *find_type(const char *name)
@@ -537,12 +592,31 @@ static void count_confirmation(const struct outbox_event *ev, enum events_outcom
 	                (double)now.tv_sec + (double)now.tv_nsec / 1e9 - ev->created_at);
 }
 
+/* Log lines about one event of a batch (its retry, its burial) carry its store, id and trace:
+ * sets that context, keeping the caller's in *saved to put back. */
+static _Thread_local char event_trace[TRACE_ID_LEN + 1];
+
+static void log_event_ctx(const struct outbox_event *ev, struct log_ctx *saved)
+{
+	struct log_ctx ctx;
+
+	log_ctx_get(saved);
+	ctx = *saved;
+	trace_id_of(ev->traceparent, event_trace);
+	ctx.store = ev->store_id;
+	ctx.event_id = ev->id;
+	if (event_trace[0] != '\0')
+		ctx.trace_id = event_trace;
+	log_ctx_set(&ctx);
+}
+
 bool events_run_batch(const struct events_env *env, struct db_conn *c,
                       const struct outbox_event *evs, int n, events_hook_fn hook, void *hook_arg,
                       enum events_outcome *outs, struct err *e)
 {
 	const struct event_type *t = find_type(evs[0].type);
 	struct attempt res[EVENTS_BATCH_MAX];
+	struct log_ctx saved;
 	bool ok = true;
 
 	static const char *const outcome_names[] = {"done", "retry", "dead", "lease_lost"};
@@ -573,10 +647,12 @@ bool events_run_batch(const struct events_env *env, struct db_conn *c,
 			err_set(e, 503, "database_unavailable", "%s", res[i].error);
 			return false;
 		}
+		log_event_ctx(&evs[i], &saved);
 		if (!record_failure(env, c, t, &evs[i], res[i].error, &outs[i], e)) {
 			ok = false;                  /* e describes the last unrecorded failure */
 			outs[i] = EVENTS_LEASE_LOST; /* unrecorded: its lease lapses */
 		}
+		log_ctx_set(&saved);
 		metrics_inc(M_EVENTS_HANDLED, evs[i].type, outcome_names[outs[i]]);
 		if (outs[i] == EVENTS_RETRY)
 			metrics_inc(M_EVENT_RETRIES, evs[i].type, NULL);

@@ -72,6 +72,7 @@ static void set_response(struct request *req, int status, char *body, size_t len
 		abort();
 	MHD_add_response_header(r, "Content-Type", content_type);
 	MHD_add_response_header(r, "X-Request-Id", req->request_id);
+	MHD_add_response_header(r, "X-Trace-Id", req->trace.trace_id);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	req->status = status;
 	req->response = r;
@@ -302,6 +303,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			uuid_generate_random(u);
 			uuid_unparse_lower(u, ctx->req.request_id);
 		}
+		trace_start(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
+		            &ctx->req.trace);
 		*con_cls = ctx;
 		atomic_fetch_add(&s->in_flight, 1);
 		if (!check_framing(ctx))
@@ -375,6 +378,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		                  ctx->req.route != NULL ? ctx->req.route : "-", "status",
 		                  ctx->req.status, "latency_ms", (double)(long)(ms * 1000) / 1000,
 		                  "request_id", ctx->req.request_id);
+
+		json_object_set_new(f, "trace_id", json_string(ctx->req.trace.trace_id));
 
 		if (ctx->req.store.slug[0] != '\0')
 			json_object_set_new(f, "store", json_string(ctx->req.store.slug));

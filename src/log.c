@@ -44,6 +44,11 @@ void log_ctx_set(const struct log_ctx *c)
 	ctx = *c;
 }
 
+void log_ctx_get(struct log_ctx *out)
+{
+	*out = ctx;
+}
+
 void log_ctx_clear(void)
 {
 	memset(&ctx, 0, sizeof(ctx));

@@ -71,6 +71,13 @@ static struct family families[M_COUNT] = {
                          NULL, 0},
         [M_FLAG_EVALUATIONS] = {"terminus_flag_evaluations_total", F_COUNTER, "flag", "result",
                                 "Feature flag decisions, by flag and result (on, off)", NULL, 0},
+        [M_FAULTS_OPENED] = {"terminus_faults_opened_total", F_COUNTER, "rule", NULL,
+                             "Faults opened by the detector ticks this process led, by rule", NULL,
+                             0},
+        [M_DETECTOR_TICKS] = {"terminus_fault_detector_ticks_total", F_COUNTER, "result", NULL,
+                              "Fault detector ticks: led (this process evaluated the rules), "
+                              "skipped (another worker held the lock), failed",
+                              NULL, 0},
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

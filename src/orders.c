@@ -126,8 +126,9 @@ static struct db_stmt st_create = DB_STMT(
         "                               quantity, unit_price_cents) "
         "      SELECT o.id, l.line_no, $2, l.product_id, l.sku, l.name, l.quantity, l.price_cents "
         "      FROM o, lines l), "
-        "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason) "
-        "      SELECT id, $2, NULL, 'pending', 'created' FROM o) "
+        "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason, "
+        "                                traceparent) "
+        "      SELECT id, $2, NULL, 'pending', 'created', nullif($7, '') FROM o) "
         "SELECT count(*) FROM o");
 
 static struct db_stmt st_unknown = DB_STMT(
@@ -137,7 +138,8 @@ static struct db_stmt st_unknown = DB_STMT(
         "ORDER BY x.ord LIMIT 1");
 
 bool orders_create(struct db_conn *c, const struct store_ref *store, const struct order_line *lines,
-                   int nlines, const char *email, json_t **out, struct err *e)
+                   int nlines, const char *email, const char *traceparent, json_t **out,
+                   struct err *e)
 {
 	const char *product_ids[ORDER_ITEMS_MAX];
 	long long quantities[ORDER_ITEMS_MAX];
@@ -159,7 +161,10 @@ bool orders_create(struct db_conn *c, const struct store_ref *store, const struc
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id);
 	snprintf(count, sizeof(count), "%d", nlines);
-	r = db_exec(c, &st_create, DB_PARAMS(id, store->id, email, ids, qty, count), e);
+	r = db_exec(c, &st_create,
+	            DB_PARAMS(id, store->id, email, ids, qty, count,
+	                      traceparent != NULL ? traceparent : ""),
+	            e);
 	if (r == NULL)
 		goto out;
 	if (db_get_ll(r, 0, 0) == 1) {
@@ -188,15 +193,18 @@ static struct db_stmt st_transition =
         DB_STMT("orders_transition",
                 "WITH o AS (UPDATE orders SET status = $4, updated_at = now() "
                 "           WHERE id = $1 AND store_id = $2 AND status = $3 RETURNING id) "
-                "INSERT INTO order_events (order_id, store_id, from_status, to_status, reason) "
-                "SELECT id, $2, $3, $4, $5 FROM o RETURNING id");
+                "INSERT INTO order_events (order_id, store_id, from_status, to_status, reason, "
+                "                          traceparent) "
+                "SELECT id, $2, $3, $4, $5, nullif($6, '') FROM o RETURNING id");
 
 bool orders_transition(struct db_conn *c, const char *store_id, const char *order_id,
-                       const char *from, const char *to, const char *reason, bool *changed,
-                       struct err *e)
+                       const char *from, const char *to, const char *reason,
+                       const char *traceparent, bool *changed, struct err *e)
 {
-	PGresult *r =
-	        db_exec(c, &st_transition, DB_PARAMS(order_id, store_id, from, to, reason), e);
+	PGresult *r = db_exec(c, &st_transition,
+	                      DB_PARAMS(order_id, store_id, from, to, reason,
+	                                traceparent != NULL ? traceparent : ""),
+	                      e);
 
 	if (r == NULL)
 		return false;

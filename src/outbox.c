@@ -102,7 +102,7 @@ long long outbox_backoff_ms(int base_ms, int attempts, double rnd)
 static struct db_stmt st_fail =
         DB_STMT("outbox_fail",
                 "UPDATE outbox_events SET attempts = attempts + 1, last_error = left($3, 1000), "
-                "       claimed_until = NULL, claimed_by = NULL, "
+                "       last_failed_at = now(), claimed_until = NULL, claimed_by = NULL, "
                 "       status = CASE WHEN attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END, "
                 "       available_at = now() + make_interval(secs => $4::double precision / 1000) "
                 "WHERE id = $1 AND status = 'pending' AND claimed_by = $2 "
@@ -220,7 +220,8 @@ bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char
 static struct db_stmt st_dead =
         DB_STMT("outbox_mark_dead",
                 "UPDATE outbox_events SET status = 'dead', attempts = attempts + 1, "
-                "       last_error = left($3, 1000), claimed_until = NULL, done_at = now() "
+                "       last_error = left($3, 1000), last_failed_at = now(), claimed_until = NULL, "
+                "       done_at = now() "
                 "WHERE id = $1 AND status = 'pending' AND claimed_by = $2");
 
 bool outbox_mark_dead(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
@@ -414,11 +415,14 @@ bool outbox_retry_dead(struct db_conn *c, const char *event_id, bool *found, boo
 	return true;
 }
 
-static struct db_stmt st_sweep =
-        DB_STMT("outbox_sweep", "DELETE FROM outbox_events WHERE id IN ("
-                                "  SELECT id FROM outbox_events WHERE status = 'done' "
-                                "    AND done_at < now() - make_interval(hours => $1::int) "
-                                "  LIMIT $2 FOR UPDATE SKIP LOCKED)");
+/* Done events past retention go, with their processed-events guard rows (analytics.h). */
+static struct db_stmt st_sweep = DB_STMT(
+        "outbox_sweep", "WITH d AS (DELETE FROM outbox_events WHERE id IN ("
+                        "             SELECT id FROM outbox_events WHERE status = 'done' "
+                        "               AND done_at < now() - make_interval(hours => $1::int) "
+                        "             LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id), "
+                        "p AS (DELETE FROM processed_events WHERE event_id IN (SELECT id FROM d)) "
+                        "SELECT count(*) FROM d");
 
 bool outbox_sweep(struct db_conn *c, int hours, int limit, int *deleted, struct err *e)
 {
@@ -430,7 +434,7 @@ bool outbox_sweep(struct db_conn *c, int hours, int limit, int *deleted, struct 
 	r = db_exec_once(c, NULL, true, &st_sweep, DB_PARAMS(h, lim), e);
 	if (r == NULL)
 		return false;
-	*deleted = (int)strtol(PQcmdTuples(r), NULL, 10);
+	*deleted = (int)db_get_ll(r, 0, 0);
 	PQclear(r);
 	return true;
 }

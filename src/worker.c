@@ -18,6 +18,7 @@
 #include "constants.h"
 #include "db.h"
 #include "events.h"
+#include "faults.h"
 #include "flags.h"
 #include "idem.h"
 #include "http.h"
@@ -25,6 +26,7 @@
 #include "metrics.h"
 #include "notifier.h"
 #include "outbox.h"
+#include "trace.h"
 #include "worker.h"
 #include "banned.h"
 
@@ -48,7 +50,7 @@ struct worker {
 	pthread_cond_t wake;
 	unsigned long wake_seq; /* bumped by every NOTIFY; guarded by lock */
 
-	pthread_t listener, housekeeper;
+	pthread_t listener, housekeeper, detector;
 	struct http_metrics *metrics;
 	bool started;
 	struct handler_thread *threads;
@@ -99,16 +101,6 @@ static void sleep_ms(long long ms)
 }
 
 /* ---- handler threads ---------------------------------------------------------------------- */
-
-/* The trace id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), or "". */
-static void trace_id_of(const char *traceparent, char out[33])
-{
-	out[0] = '\0';
-	if (strlen(traceparent) >= 35 && traceparent[2] == '-') {
-		memcpy(out, traceparent + 3, 32);
-		out[32] = '\0';
-	}
-}
 
 /* Runs evs[0..n) — one store, one type — as one batch, logging each event's outcome with its
  * own context. */
@@ -352,6 +344,49 @@ static void *housekeeper_main(void *arg)
 	return NULL;
 }
 
+/* ---- fault detection ------------------------------------------------------------------------- */
+
+/* Every worker ticks; the advisory lock inside faults_tick() lets one of them lead each tick. */
+static void *detector_main(void *arg)
+{
+	struct worker *w = arg;
+	const struct fault_limits lim = {
+	        .lag_s = w->cfg.fault_lag_s,
+	        .window_s = w->cfg.fault_window_s,
+	        .heartbeat_s = w->cfg.fault_heartbeat_s,
+	        .error_rate_pct = w->cfg.fault_error_rate_pct,
+	        .payment_failure_pct = w->cfg.fault_payment_failure_pct,
+	        .min_samples = w->cfg.fault_min_samples,
+	        .stuck_order_s = w->cfg.fault_stuck_order_s,
+	};
+	struct db_conn *c = NULL;
+
+	for (wait_stop(w, w->cfg.detect_interval_ms); !atomic_load(&w->stop);
+	     wait_stop(w, w->cfg.detect_interval_ms)) {
+		struct err e = ERR_INIT;
+		bool led = false;
+
+		if (c == NULL && (c = db_conn_open(w->cfg.database_url, DB_ROLE_APP, &e)) == NULL) {
+			metrics_inc(M_DETECTOR_TICKS, "failed", NULL);
+			err_release(&e);
+			continue;
+		}
+		if (faults_tick(c, &lim, &led, &e)) {
+			metrics_inc(M_DETECTOR_TICKS, led ? "led" : "skipped", NULL);
+			continue;
+		}
+		metrics_inc(M_DETECTOR_TICKS, "failed", NULL);
+		log_warn("fault detector tick failed: %s", e.message);
+		err_release(&e);
+		if (!db_conn_ok(c)) {
+			db_conn_free(c);
+			c = NULL;
+		}
+	}
+	db_conn_free(c);
+	return NULL;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
 struct worker *worker_new(const struct config *cfg, const char *worker_id)
@@ -385,6 +420,7 @@ static void worker_gauges(struct metrics_text *t, void *arg)
 	metrics_gauge(t, "terminus_worker_threads", "Handler threads of this worker process", NULL,
 	              NULL, w->nthreads);
 	outbox_metrics(c, t);
+	faults_metrics(c, t);
 	db_conn_free(c);
 	err_release(&e);
 }
@@ -407,7 +443,8 @@ bool worker_start(struct worker *w, struct err *e)
 		         w->cfg.metrics_port);
 	err_release(&me);
 	if (pthread_create(&w->listener, NULL, listener_main, w) != 0 ||
-	    pthread_create(&w->housekeeper, NULL, housekeeper_main, w) != 0) {
+	    pthread_create(&w->housekeeper, NULL, housekeeper_main, w) != 0 ||
+	    pthread_create(&w->detector, NULL, detector_main, w) != 0) {
 		err_internal(e, "cannot start worker threads");
 		return false;
 	}
@@ -434,6 +471,7 @@ void worker_stop(struct worker *w)
 		pthread_join(w->threads[i].thread, NULL);
 	pthread_join(w->listener, NULL);
 	pthread_join(w->housekeeper, NULL);
+	pthread_join(w->detector, NULL);
 	http_metrics_stop(w->metrics);
 	w->metrics = NULL;
 	flags_stop(w->flags);

@@ -277,9 +277,14 @@ static void retry_storm(bool async, size_t copies, bool two_processes)
 	H_CHECK(h_db_ll("SELECT count(*) FROM payments WHERE order_id = $1 AND status = $2", oid,
 	                async ? "authorized" : "captured", NULL) == 1,
 	        "the payment is not %s", async ? "authorized" : "captured");
-	H_CHECK(h_db_ll("SELECT count(*) FROM outbox_events WHERE aggregate_id = $1", oid, NULL) ==
-	                1,
-	        "want exactly one outbox event");
+	H_CHECK(h_db_ll("SELECT count(*) FROM outbox_events WHERE aggregate_id = $1 "
+	                "AND type = 'PaymentAuthorized'",
+	                oid, NULL) == 1,
+	        "want exactly one PaymentAuthorized event");
+	H_CHECK(h_db_ll("SELECT count(*) FROM outbox_events WHERE aggregate_id = $1 "
+	                "AND type = 'OrderStatusChanged' AND payload->>'to' = 'payment_authorized'",
+	                oid, NULL) == 1,
+	        "want exactly one checked-out status change");
 	H_CHECK(h_must_available(&s, pid) == 7, "stock must be taken once (10 - 3)");
 	H_CHECK(h_db_ll("SELECT count(*) FROM order_events WHERE order_id = $1 AND to_status = "
 	                "'payment_authorized'",

@@ -122,10 +122,12 @@ static void test_flood_does_not_starve_other_store(void **state)
 		 * that wrote it began). */
 		{
 			char *from = h_db_str("SELECT created_at::text FROM outbox_events "
-			                      "WHERE store_id = $1 AND aggregate_id = $2",
+			                      "WHERE store_id = $1 AND aggregate_id = $2 "
+			                      "AND type = 'PaymentAuthorized'",
 			                      b.id, orders[i], NULL);
 			char *to = h_db_str("SELECT done_at::text FROM outbox_events "
-			                    "WHERE store_id = $1 AND aggregate_id = $2",
+			                    "WHERE store_id = $1 AND aggregate_id = $2 "
+			                    "AND type = 'PaymentAuthorized'",
 			                    b.id, orders[i], NULL);
 
 			H_CHECK(from && to, "B's event has no created_at/done_at");

@@ -795,6 +795,12 @@ void p_assert_all_confirmed(const struct h_store *s, long long norders)
 	            "FROM outbox_events e WHERE e.aggregate_id = o.id "
 	            "AND e.type = 'PaymentAuthorized') <> 1 LIMIT 1",
 	            s->id);
+	/* The orders' last status changes (OrderStatusChanged, for analytics) are queued by the
+	 * very transactions that confirmed them: give the worker a moment to finish them. */
+	(void)p_wait_db(10, NULL, "==", 0,
+	                "SELECT count(*) FROM outbox_events WHERE store_id = $1 "
+	                "AND status = 'pending' AND type = 'OrderStatusChanged'",
+	                s->id, NULL);
 	expect_none("events are not done",
 	            "SELECT count(*) FROM outbox_events WHERE store_id = $1 AND status <> 'done'",
 	            "SELECT type || ' ' || id || ' is ' || status || ' after ' || attempts || "

@@ -1,0 +1,305 @@
+/*
+ * faults.c — the fault detector and the faults it records (see faults.h).
+ *
+ * Every rule is a query over what the system already writes down: the outbox (lag, deaths,
+ * failed attempts, leases), the idempotency keys (declined checkouts are stored answers), the
+ * worker heartbeats, and the business tables for the invariant audit. Nothing on the hot path
+ * writes anything for the detector's sake except outbox_events.last_failed_at.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "faults.h"
+#include "log.h"
+#include "metrics.h"
+#include "page.h"
+#include "banned.h"
+
+const char *const fault_rules[] = {
+        "outbox_lag",  "dead_events",      "error_rate", "payment_failure_rate",
+        "stuck_lease", "worker_heartbeat", "invariant"};
+const int fault_rule_count = (int)(sizeof(fault_rules) / sizeof(fault_rules[0]));
+
+static struct db_stmt st_lead = DB_STMT(
+        "faults_lead", "SELECT pg_try_advisory_xact_lock(hashtext('terminus.fault_detector'))");
+
+/* A worker killed with -9 never deletes its heartbeat row: after an hour of silence it is
+ * forgotten, which resolves its worker_heartbeat fault ("gone", not "back"). */
+static struct db_stmt st_forget =
+        DB_STMT("faults_forget_workers",
+                "DELETE FROM worker_heartbeats WHERE seen_at < now() - interval '1 hour'");
+
+/*
+ * Every rule as one arm of `firing` (rule, store_id, subject, severity, summary, details), then
+ * the reconciliation with the open faults. Parameters: $1 lag_s, $2 window_s, $3 heartbeat_s,
+ * $4 error-rate fraction, $5 payment-failure fraction, $6 minimum samples, $7 stuck-order age.
+ */
+static struct db_stmt st_detect = DB_STMT(
+        "faults_detect",
+        "WITH firing AS ("
+        /* outbox_lag: the oldest due event of a store (claimed or not) waited too long */
+        " SELECT 'outbox_lag'::text AS rule, store_id, ''::text AS subject, "
+        "        'warning'::text AS severity, "
+        "        format('oldest due event has waited %s s (threshold %s s); %s events due', "
+        "               round(extract(epoch FROM now() - min(available_at))), $1::int, "
+        "               count(*)) AS summary, "
+        "        jsonb_build_object('oldest_due_age_seconds', "
+        "               round(extract(epoch FROM now() - min(available_at))::numeric, 3), "
+        "               'due', count(*)) AS details "
+        " FROM outbox_events WHERE status = 'pending' AND available_at <= now() "
+        " GROUP BY store_id "
+        " HAVING min(available_at) < now() - make_interval(secs => $1::int) "
+        /* dead_events: events that died within the window and are still dead */
+        " UNION ALL "
+        " SELECT 'dead_events', store_id, '', 'critical', "
+        "        format('%s events died in the last %s s (%s)', count(*), $2::int, "
+        "               string_agg(DISTINCT type, ', ')), "
+        "        jsonb_build_object('dead', count(*), 'sample', "
+        "               to_jsonb((array_agg(id ORDER BY done_at DESC))[1:5])) "
+        " FROM outbox_events WHERE status = 'dead' "
+        "   AND done_at > now() - make_interval(secs => $2::int) "
+        " GROUP BY store_id "
+        /* error_rate: of a store's events of one type handled within the window, the share
+         * whose latest attempt failed (per type: analytics events that always succeed must not
+         * hide captures that always fail) */
+        " UNION ALL "
+        " SELECT 'error_rate', store_id, type, 'warning', "
+        "        format('%s of %s %s events handled in the last %s s are failing (%s%%)', "
+        "               failing, total, type, $2::int, round(100.0 * failing / total)), "
+        "        jsonb_build_object('failing', failing, 'total', total, 'type', type) "
+        " FROM (SELECT store_id, type, count(*) FILTER (WHERE failing) AS failing, "
+        "              count(*) AS total "
+        "       FROM (SELECT store_id, type, false AS failing FROM outbox_events "
+        "             WHERE status = 'done' AND done_at > now() - make_interval(secs => $2::int) "
+        "             UNION ALL "
+        "             SELECT store_id, type, true FROM outbox_events "
+        "             WHERE status = 'pending' AND last_error IS NOT NULL "
+        "               AND last_failed_at > now() - make_interval(secs => $2::int) "
+        "             UNION ALL "
+        "             SELECT store_id, type, true FROM outbox_events "
+        "             WHERE status = 'dead' AND done_at > now() - make_interval(secs => $2::int)) s "
+        "       GROUP BY store_id, type) r "
+        " WHERE total >= $6::int AND failing >= $4::float8 * total "
+        /* payment_failure_rate: declined checkouts (their 402 is a stored idempotent answer)
+         * and captures that failed for good, against those plus successful captures */
+        " UNION ALL "
+        " SELECT 'payment_failure_rate', store_id, '', 'warning', "
+        "        format('%s of %s payments failed in the last %s s (%s declined, %s captures "
+        "               failed for good)', "
+        "               declined + lost, declined + lost + captured, $2::int, declined, lost), "
+        "        jsonb_build_object('declined', declined, 'capture_failed', lost, "
+        "                           'captured', captured) "
+        " FROM (SELECT store_id, sum(declined) AS declined, sum(lost) AS lost, "
+        "              sum(captured) AS captured "
+        "       FROM (SELECT store_id, count(*) AS declined, 0 AS lost, 0 AS captured "
+        "             FROM idempotency_keys WHERE response_status = 402 "
+        "               AND created_at > now() - make_interval(secs => $2::int) "
+        "             GROUP BY store_id "
+        "             UNION ALL "
+        "             SELECT store_id, 0, count(*) FILTER (WHERE status = 'dead'), "
+        "                    count(*) FILTER (WHERE status = 'done') "
+        "             FROM outbox_events WHERE type = 'PaymentAuthorized' "
+        "               AND status IN ('done', 'dead') "
+        "               AND done_at > now() - make_interval(secs => $2::int) "
+        "             GROUP BY store_id) s "
+        "       GROUP BY store_id) r "
+        " WHERE declined + lost + captured >= $6::int "
+        "   AND declined + lost >= $5::float8 * (declined + lost + captured) "
+        /* stuck_lease: events held by a worker that stopped heart-beating: they wait for the
+         * lease to lapse (up to its full length) before anyone else may take them */
+        " UNION ALL "
+        " SELECT 'stuck_lease', e.store_id, h.worker_id, 'warning', "
+        "        format('%s events leased to %s, silent for %s s; the leases lapse by %s', "
+        "               count(*), h.worker_id, round(extract(epoch FROM now() - h.seen_at)), "
+        "               terminus_ts(max(e.claimed_until))), "
+        "        jsonb_build_object('events', count(*), 'worker', h.worker_id, "
+        "               'lease_until', terminus_ts(max(e.claimed_until))) "
+        " FROM outbox_events e JOIN worker_heartbeats h "
+        "   ON left(e.claimed_by, length(h.worker_id) + 2) = h.worker_id || '-t' "
+        " WHERE e.status = 'pending' AND e.claimed_until > now() "
+        "   AND h.seen_at < now() - make_interval(secs => $3::int) "
+        " GROUP BY e.store_id, h.worker_id, h.seen_at "
+        /* worker_heartbeat */
+        " UNION ALL "
+        " SELECT 'worker_heartbeat', NULL, worker_id, 'critical', "
+        "        format('worker %s last beat %s s ago (threshold %s s)', worker_id, "
+        "               round(extract(epoch FROM now() - seen_at)), $3::int), "
+        "        jsonb_build_object('seen_at', terminus_ts(seen_at), 'started_at', "
+        "               terminus_ts(started_at), 'events_done', events_done) "
+        " FROM worker_heartbeats WHERE seen_at < now() - make_interval(secs => $3::int) "
+        /* invariant audit (DESIGN §6): one fault per store and check, with a sample of rows */
+        " UNION ALL "
+        " SELECT 'invariant', store_id, check_name, 'critical', "
+        "        format('%s: %s rows (%s)', check_name, count(*), "
+        "               array_to_string((array_agg(what ORDER BY row_id))[1:3], '; ')), "
+        "        jsonb_build_object('rows', count(*), 'sample', "
+        "               to_jsonb((array_agg(row_id ORDER BY row_id))[1:5])) "
+        " FROM (SELECT store_id, 'negative_stock' AS check_name, product_id::text AS row_id, "
+        "              format('product %s has %s', product_id, available) AS what "
+        "       FROM inventory WHERE available < 0 "
+        "       UNION ALL "
+        "       SELECT i.store_id, 'stock_ledger', i.product_id::text, "
+        "              format('product %s: stock %s, ledger %s', i.product_id, i.available, "
+        "                     coalesce(m.total, 0)) "
+        "       FROM inventory i LEFT JOIN (SELECT product_id, sum(delta) AS total "
+        "                                   FROM inventory_movements GROUP BY product_id) m "
+        "         ON m.product_id = i.product_id "
+        "       WHERE i.available <> coalesce(m.total, 0) "
+        "       UNION ALL "
+        "       SELECT store_id, 'live_payments', order_id::text, "
+        "              format('order %s has %s live payments', order_id, count(*)) "
+        "       FROM payments WHERE status IN ('authorized', 'captured') "
+        "       GROUP BY store_id, order_id HAVING count(*) > 1 "
+        "       UNION ALL "
+        "       SELECT o.store_id, 'confirmed_uncaptured', o.id::text, "
+        "              format('order %s is confirmed without a captured payment', o.id) "
+        "       FROM orders o WHERE o.status = 'confirmed' AND NOT EXISTS "
+        "         (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.status = 'captured') "
+        "       UNION ALL "
+        "       SELECT store_id, 'stuck_authorized', id::text, "
+        "              format('order %s in payment_authorized since %s', id, "
+        "                     terminus_ts(updated_at)) "
+        "       FROM orders WHERE status = 'payment_authorized' "
+        "         AND updated_at < now() - make_interval(secs => $7::int)) v "
+        " GROUP BY store_id, check_name), "
+        "opened AS (INSERT INTO faults (rule, store_id, subject, severity, summary, details) "
+        "           SELECT f.rule, f.store_id, f.subject, f.severity, left(f.summary, 1000), "
+        "                  f.details FROM firing f "
+        "           WHERE NOT EXISTS (SELECT 1 FROM faults o WHERE o.resolved_at IS NULL "
+        "                             AND o.rule = f.rule AND o.subject = f.subject "
+        "                             AND o.store_id IS NOT DISTINCT FROM f.store_id) "
+        "           RETURNING id, rule, store_id, subject, summary), "
+        "seen AS (UPDATE faults o SET last_seen_at = now(), summary = left(f.summary, 1000), "
+        "                details = f.details "
+        "         FROM firing f WHERE o.resolved_at IS NULL AND o.rule = f.rule "
+        "           AND o.subject = f.subject AND o.store_id IS NOT DISTINCT FROM f.store_id), "
+        "resolved AS (UPDATE faults o SET resolved_at = now() "
+        "             WHERE o.resolved_at IS NULL AND NOT EXISTS "
+        "               (SELECT 1 FROM firing f WHERE o.rule = f.rule AND o.subject = f.subject "
+        "                AND o.store_id IS NOT DISTINCT FROM f.store_id) "
+        "             RETURNING id, rule, store_id, subject, summary) "
+        "SELECT 'opened', id, rule, coalesce(store_id::text, ''), subject, summary FROM opened "
+        "UNION ALL "
+        "SELECT 'resolved', id, rule, coalesce(store_id::text, ''), subject, summary "
+        "FROM resolved");
+
+static void log_change(const PGresult *r, int row)
+{
+	bool opened = strcmp(db_get(r, row, 0), "opened") == 0;
+	json_t *fields = json_pack("{s:s, s:s, s:s, s:s}", "fault_id", db_get(r, row, 1), "rule",
+	                           db_get(r, row, 2), "fault_store_id", db_get(r, row, 3),
+	                           "subject", db_get(r, row, 4));
+
+	if (opened) {
+		metrics_inc(M_FAULTS_OPENED, db_get(r, row, 2), NULL);
+		log_fields(LOG_LEVEL_WARN, fields, "fault opened: %s: %s", db_get(r, row, 2),
+		           db_get(r, row, 5));
+	} else {
+		log_fields(LOG_LEVEL_INFO, fields, "fault resolved: %s: %s", db_get(r, row, 2),
+		           db_get(r, row, 5));
+	}
+}
+
+bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, struct err *e)
+{
+	char lag[16], window[16], heartbeat[16], error_rate[16], payment[16], samples[16],
+	        stuck[16];
+	PGresult *r;
+
+	*led = false;
+	snprintf(lag, sizeof(lag), "%d", lim->lag_s);
+	snprintf(window, sizeof(window), "%d", lim->window_s);
+	snprintf(heartbeat, sizeof(heartbeat), "%d", lim->heartbeat_s);
+	snprintf(error_rate, sizeof(error_rate), "%.2f", lim->error_rate_pct / 100.0);
+	snprintf(payment, sizeof(payment), "%.2f", lim->payment_failure_pct / 100.0);
+	snprintf(samples, sizeof(samples), "%d", lim->min_samples);
+	snprintf(stuck, sizeof(stuck), "%d", lim->stuck_order_s);
+
+	if (!db_begin(c, NULL, true, e))
+		return false;
+	if ((r = db_exec(c, &st_lead, 0, NULL, e)) == NULL)
+		goto fail;
+	*led = db_get_bool(r, 0, 0);
+	PQclear(r);
+	if (!*led) {
+		db_rollback(c);
+		return true;
+	}
+	if ((r = db_exec(c, &st_forget, 0, NULL, e)) == NULL)
+		goto fail;
+	PQclear(r);
+	r = db_exec(c, &st_detect,
+	            DB_PARAMS(lag, window, heartbeat, error_rate, payment, samples, stuck), e);
+	if (r == NULL)
+		goto fail;
+	if (!db_commit(c, e)) {
+		PQclear(r);
+		goto fail;
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		log_change(r, i);
+	PQclear(r);
+	return true;
+fail:
+	db_rollback(c);
+	return false;
+}
+
+#define FAULT_COLUMNS                                                                              \
+	"f.id, f.rule, s.slug, f.subject, f.severity, f.summary, f.details::text, "                \
+	"terminus_ts(f.opened_at), terminus_ts(f.last_seen_at), terminus_ts(f.resolved_at), f.seq"
+
+static struct db_stmt st_list =
+        DB_STMT("faults_list",
+                "SELECT " FAULT_COLUMNS " FROM faults f LEFT JOIN stores s ON s.id = f.store_id "
+                "WHERE ($1 = '' OR f.store_id = nullif($1, '')::uuid) AND f.seq > $2 "
+                "  AND ($4 = '' OR ($4 = 'open') = (f.resolved_at IS NULL)) "
+                "ORDER BY f.seq LIMIT $3");
+
+static json_t *fault_json(const PGresult *r, int row)
+{
+	json_t *details = json_loads(db_get(r, row, 6), 0, NULL);
+	bool open = PQgetisnull(r, row, 9);
+
+	return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "id",
+	                 db_get(r, row, 0), "rule", db_get(r, row, 1), "store",
+	                 PQgetisnull(r, row, 2) ? json_null() : json_string(db_get(r, row, 2)),
+	                 "subject", db_get(r, row, 3), "severity", db_get(r, row, 4), "summary",
+	                 db_get(r, row, 5), "status", open ? "open" : "resolved", "details",
+	                 details != NULL ? details : json_object(), "opened_at", db_get(r, row, 7),
+	                 "last_seen_at", db_get(r, row, 8), "resolved_at",
+	                 open ? json_null() : json_string(db_get(r, row, 9)));
+}
+
+bool faults_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
+                 int limit, json_t **out, struct err *e)
+{
+	return page_store_list(c, &st_list, store_id != NULL ? store_id : "", status, cursor, limit,
+	                       10, fault_json, out, e);
+}
+
+static struct db_stmt st_open_counts =
+        DB_STMT("faults_open_counts",
+                "SELECT rule, count(*) FROM faults WHERE resolved_at IS NULL GROUP BY rule");
+
+void faults_metrics(struct db_conn *c, struct metrics_text *t)
+{
+	static const char help[] = "Faults open now, by rule (read from the database at scrape)";
+	struct err e = ERR_INIT;
+	PGresult *r = c != NULL ? db_exec_once(c, NULL, true, &st_open_counts, 0, NULL, &e) : NULL;
+
+	if (r != NULL) {
+		for (int i = 0; i < fault_rule_count; i++) {
+			double n = 0;
+
+			for (int row = 0; row < PQntuples(r); row++) {
+				if (strcmp(db_get(r, row, 0), fault_rules[i]) == 0)
+					n = (double)db_get_ll(r, row, 1);
+			}
+			metrics_gauge(t, "terminus_faults_open", help, "rule", fault_rules[i], n);
+		}
+	}
+	PQclear(r);
+	err_release(&e);
+}
