@@ -29,6 +29,7 @@ struct config {
 	int db_pool_size;
 	char metrics_host[64];
 	int metrics_port;
+	int metrics_enabled;
 	/* The fault detector (faults.h), run by every worker, led by one per tick. */
 	int detect_interval_ms;
 	int fault_lag_s;

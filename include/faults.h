@@ -48,7 +48,7 @@ struct fault_limits {
 bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led,
                  struct err *e) MUST_CHECK;
 
-/* Faults, oldest first, keyset-paged. store_id NULL: every store and the platform's own (the
+/* Faults, newest first, keyset-paged. store_id NULL: every store and the platform's own (the
  * operator's view); status "open", "resolved" or "" for both. *out new. */
 bool faults_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
                  int limit, json_t **out, struct err *e) MUST_CHECK;

@@ -34,6 +34,9 @@ enum metric_id {
 	M_COUNT
 };
 
+/* Counting on (the default) or off: off exists to measure the instrumentation's own cost
+ * (TERMINUS_METRICS_ENABLED=0); call before any thread starts. */
+void metrics_set_enabled(bool on);
 /* Adds 1 to a counter; labels in the table's order (unused ones NULL). */
 void metrics_inc(enum metric_id id, const char *l1, const char *l2);
 void metrics_add(enum metric_id id, const char *l1, const char *l2, double v);

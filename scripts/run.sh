@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make run: a private PostgreSQL under .terminus/ (unless TERMINUS_DATABASE_URL is set),
-# migrations, demo data, the API and one worker. Ctrl-C stops everything cleanly.
+# migrations, demo data, the API and two workers. Ctrl-C stops everything cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.terminus
@@ -19,7 +19,7 @@ fi
 export TERMINUS_LISTEN=${TERMINUS_LISTEN:-127.0.0.1:8080}
 
 api_pid=
-worker_pid=
+worker_pids=()
 # Ctrl-C / SIGTERM: a clean stop, exit 0. Reaching EXIT otherwise means a process died: exit 1.
 stop() {
 	local rc=$1
@@ -27,7 +27,7 @@ stop() {
 	echo
 	echo "stopping..."
 	[ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null || true
-	[ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null || true
+	for pid in "${worker_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	[ "$own_pg" = 1 ] && scripts/pg.sh stop "$state/pg"
 	echo "stopped."
@@ -40,8 +40,16 @@ bin/terminus-api migrate
 bin/terminus-api seed-demo | tee -a "$state/seed.log"
 bin/terminus-api serve 2>>"$state/api.log" &
 api_pid=$!
-bin/terminus-worker 2>>"$state/worker.log" &
-worker_pid=$!
+# Two workers, so that one can be frozen or killed while the other carries on (and leads the
+# fault detector): worker 1 logs to worker.log with metrics on :9464, worker 2 to worker2.log on
+# :9465. Their PIDs are in worker.pid / worker2.pid (scripts/fault.sh uses them).
+for n in 1 2; do
+	suffix=$([ "$n" = 1 ] || echo "$n")
+	TERMINUS_METRICS_LISTEN=${TERMINUS_METRICS_LISTEN:-127.0.0.1:946$((3 + n))} \
+		bin/terminus-worker 2>>"$state/worker$suffix.log" &
+	worker_pids+=($!)
+	echo $! >"$state/worker$suffix.pid"
+done
 
 for _ in $(seq 1 100); do
 	curl -fsS "http://$TERMINUS_LISTEN/readyz" >/dev/null 2>&1 && break
@@ -55,10 +63,22 @@ cat <<MSG
     API           http://$TERMINUS_LISTEN   (try: curl http://$TERMINUS_LISTEN/v1/stores)
     operator key  $TERMINUS_OPERATOR_KEY
     database      $TERMINUS_DATABASE_URL
-    logs          $state/api.log  $state/worker.log  (JSON lines)
+    workers       pids $(cat "$state/worker.pid") $(cat "$state/worker2.pid"), metrics http://127.0.0.1:9464/metrics, :9465
+    logs          $state/api.log  $state/worker.log  $state/worker2.log  (JSON lines)
     store keys    printed above when the demo stores were first created (also in $state/seed.log)
 
-  Ctrl-C stops the API, the worker and the private database.
+  Ctrl-C stops the API, the workers and the private database.
 MSG
-wait -n "$api_pid" "$worker_pid" || true
+# A worker that dies (kill -9 is part of the demo) leaves the other working; the API dying ends
+# the run.
+while kill -0 "$api_pid" 2>/dev/null; do
+	wait -n "$api_pid" "${worker_pids[@]}" 2>/dev/null || true
+	for i in "${!worker_pids[@]}"; do
+		if ! kill -0 "${worker_pids[$i]}" 2>/dev/null; then
+			echo "worker ${worker_pids[$i]} exited; the other keeps working (see $state/worker*.log)" >&2
+			unset "worker_pids[$i]"
+		fi
+	done
+	[ ${#worker_pids[@]} -gt 0 ] || break
+done
 echo "a process exited; see $state/*.log" >&2

@@ -57,6 +57,8 @@ static const struct config_var config_vars[] = {
          "database connections shared by the request threads"},
         {"TERMINUS_METRICS_LISTEN", VAR_ADDRESS, "127.0.0.1:9464", 0, 0,
          ADDR(metrics_host, metrics_port), "worker metrics address host:port"},
+        {"TERMINUS_METRICS_ENABLED", VAR_INT, "1", 0, 1, NUM(metrics_enabled),
+         "1 counts metrics; 0 leaves every counter at zero (to measure what counting costs)"},
         {"TERMINUS_DETECT_INTERVAL_MS", VAR_INT, "5000", 100, 600000, NUM(detect_interval_ms),
          "how often the fault detector runs (one worker leads each run)"},
         {"TERMINUS_FAULT_LAG_S", VAR_INT, "30", 1, 86400, NUM(fault_lag_s),

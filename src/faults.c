@@ -253,9 +253,10 @@ fail:
 static struct db_stmt st_list =
         DB_STMT("faults_list",
                 "SELECT " FAULT_COLUMNS " FROM faults f LEFT JOIN stores s ON s.id = f.store_id "
-                "WHERE ($1 = '' OR f.store_id = nullif($1, '')::uuid) AND f.seq > $2 "
+                "WHERE ($1 = '' OR f.store_id = nullif($1, '')::uuid) "
+                "  AND ($2::bigint = 0 OR f.seq < $2) "
                 "  AND ($4 = '' OR ($4 = 'open') = (f.resolved_at IS NULL)) "
-                "ORDER BY f.seq LIMIT $3");
+                "ORDER BY f.seq DESC LIMIT $3");
 
 static json_t *fault_json(const PGresult *r, int row)
 {

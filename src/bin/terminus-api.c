@@ -18,6 +18,7 @@
 #include "flags.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "notifier.h"
 #include "seed.h"
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("api", app.cfg.log_level);
+	metrics_set_enabled(app.cfg.metrics_enabled != 0);
 	json_object_seed(0); /* before any thread: jansson's hash seed is process-wide */
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "host");

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "worker.h"
 #include "banned.h"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("worker", cfg.log_level);
+	metrics_set_enabled(cfg.metrics_enabled != 0);
 	json_object_seed(0);
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
