@@ -2,9 +2,11 @@
  * faults.h — the fault detector: rules over the database, and the faults they record.
  *
  * Every worker runs the detector on a timer; each tick is one transaction that first takes a
- * transaction-level advisory lock with pg_try_advisory_xact_lock, so exactly one worker leads a
- * tick and the others skip it. There is no leader to elect or hand over: a leader killed
- * mid-tick loses its connection, its lock goes with it, and the next tick of any worker leads.
+ * transaction-level advisory lock with pg_try_advisory_xact_lock, so no two ticks overlap, and
+ * then claims the tick in the one-row fault_detector table only if no tick ran within the last
+ * interval: the rules run once per interval whatever the number of workers, led by whichever
+ * worker's timer fires first. There is no leader to elect or hand over: a leader killed mid-tick
+ * loses its connection, its lock goes with it, and the next tick of any worker leads.
  *
  * A tick evaluates every rule in one statement and reconciles the result with the faults table:
  * a rule firing for a (rule, store, subject) with no open fault opens one, a firing open fault
@@ -35,6 +37,7 @@ struct db_conn;
 struct metrics_text;
 
 struct fault_limits {
+	int interval_ms; /* the tick's period: a tick within 90 % of it after the last is skipped */
 	int lag_s;
 	int window_s;
 	int heartbeat_s;

@@ -94,6 +94,16 @@ CREATE UNIQUE INDEX faults_open ON faults
 	WHERE resolved_at IS NULL;
 CREATE INDEX ON faults (store_id, seq);
 
+-- When the detector last ran, whichever worker led it: every worker has a timer, and a tick is
+-- skipped when another worker's tick ran less than an interval ago, so the rules run once per
+-- interval however many workers there are.
+CREATE TABLE fault_detector (
+	id int PRIMARY KEY CHECK (id = 1),
+	last_tick_at timestamptz
+);
+INSERT INTO fault_detector (id, last_tick_at) VALUES (1, NULL);
+GRANT SELECT, UPDATE ON fault_detector TO terminus_app;
+
 -- The error-rate rule needs when an event last failed.
 ALTER TABLE outbox_events ADD COLUMN last_failed_at timestamptz;
 -- Dead events by age: the dead-events and payment-failure rules look at a recent window.

@@ -24,6 +24,14 @@ const int fault_rule_count = (int)(sizeof(fault_rules) / sizeof(fault_rules[0]))
 static struct db_stmt st_lead = DB_STMT(
         "faults_lead", "SELECT pg_try_advisory_xact_lock(hashtext('terminus.fault_detector'))");
 
+/* This tick is due: nobody ran one within (most of) an interval. The advisory lock above keeps
+ * two ticks from overlapping; this keeps several workers' timers from multiplying the rate. */
+static struct db_stmt st_due = DB_STMT(
+        "faults_due", "UPDATE fault_detector SET last_tick_at = now() "
+                      "WHERE id = 1 AND (last_tick_at IS NULL OR "
+                      "  last_tick_at <= now() - make_interval(secs => $1::float8 * 0.9 / 1000)) "
+                      "RETURNING 1");
+
 /* A worker killed with -9 never deletes its heartbeat row: after an hour of silence it is
  * forgotten, which resolves its worker_heartbeat fault ("gone", not "back"). */
 static struct db_stmt st_forget =
@@ -204,10 +212,11 @@ static void log_change(const PGresult *r, int row)
 bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, struct err *e)
 {
 	char lag[16], window[16], heartbeat[16], error_rate[16], payment[16], samples[16],
-	        stuck[16];
+	        stuck[16], interval[16];
 	PGresult *r;
 
 	*led = false;
+	snprintf(interval, sizeof(interval), "%d", lim->interval_ms);
 	snprintf(lag, sizeof(lag), "%d", lim->lag_s);
 	snprintf(window, sizeof(window), "%d", lim->window_s);
 	snprintf(heartbeat, sizeof(heartbeat), "%d", lim->heartbeat_s);
@@ -222,6 +231,12 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 		goto fail;
 	*led = db_get_bool(r, 0, 0);
 	PQclear(r);
+	if (*led) {
+		if ((r = db_exec(c, &st_due, DB_PARAMS(interval), e)) == NULL)
+			goto fail;
+		*led = PQntuples(r) == 1;
+		PQclear(r);
+	}
 	if (!*led) {
 		db_rollback(c);
 		return true;
