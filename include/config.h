@@ -32,6 +32,7 @@ struct config {
 	int metrics_enabled;
 	/* The fault detector (faults.h), run by every worker, led by one per tick. */
 	int detect_interval_ms;
+	int audit_interval_s;
 	int fault_lag_s;
 	int fault_window_s;
 	int fault_heartbeat_s;

@@ -38,6 +38,7 @@ struct metrics_text;
 
 struct fault_limits {
 	int interval_ms; /* the tick's period: a tick within 90 % of it after the last is skipped */
+	int audit_interval_s; /* the invariant audit's period (it reads whole tables) */
 	int lag_s;
 	int window_s;
 	int heartbeat_s;

@@ -61,6 +61,8 @@ static const struct config_var config_vars[] = {
          "1 counts metrics; 0 leaves every counter at zero (to measure what counting costs)"},
         {"TERMINUS_DETECT_INTERVAL_MS", VAR_INT, "5000", 100, 600000, NUM(detect_interval_ms),
          "how often the fault detector runs (one worker leads each run)"},
+        {"TERMINUS_AUDIT_INTERVAL_S", VAR_INT, "60", 1, 86400, NUM(audit_interval_s),
+         "how often the detector also runs the invariant audit (it reads whole tables)"},
         {"TERMINUS_FAULT_LAG_S", VAR_INT, "30", 1, 86400, NUM(fault_lag_s),
          "outbox_lag fault: a store's oldest due event waited longer than this"},
         {"TERMINUS_FAULT_WINDOW_S", VAR_INT, "300", 1, 86400, NUM(fault_window_s),

@@ -25,12 +25,17 @@ static struct db_stmt st_lead = DB_STMT(
         "faults_lead", "SELECT pg_try_advisory_xact_lock(hashtext('terminus.fault_detector'))");
 
 /* This tick is due: nobody ran one within (most of) an interval. The advisory lock above keeps
- * two ticks from overlapping; this keeps several workers' timers from multiplying the rate. */
+ * two ticks from overlapping; this keeps several workers' timers from multiplying the rate. The
+ * invariant audit reads whole tables, so it has its own, longer period ($2 seconds): the row
+ * says whether this tick also runs it. */
 static struct db_stmt st_due = DB_STMT(
-        "faults_due", "UPDATE fault_detector SET last_tick_at = now() "
+        "faults_due", "UPDATE fault_detector SET last_tick_at = now(), "
+                      "  last_audit_at = CASE WHEN last_audit_at IS NULL OR "
+                      "    last_audit_at <= now() - make_interval(secs => $2::float8 * 0.9) "
+                      "    THEN now() ELSE last_audit_at END "
                       "WHERE id = 1 AND (last_tick_at IS NULL OR "
                       "  last_tick_at <= now() - make_interval(secs => $1::float8 * 0.9 / 1000)) "
-                      "RETURNING 1");
+                      "RETURNING last_audit_at = now()");
 
 /* A worker killed with -9 never deletes its heartbeat row: after an hour of silence it is
  * forgotten, which resolves its worker_heartbeat fault ("gone", not "back"). */
@@ -41,7 +46,9 @@ static struct db_stmt st_forget =
 /*
  * Every rule as one arm of `firing` (rule, store_id, subject, severity, summary, details), then
  * the reconciliation with the open faults. Parameters: $1 lag_s, $2 window_s, $3 heartbeat_s,
- * $4 error-rate fraction, $5 payment-failure fraction, $6 minimum samples, $7 stuck-order age.
+ * $4 error-rate fraction, $5 payment-failure fraction, $6 minimum samples, $7 stuck-order age,
+ * $8 whether the invariant audit runs this tick (when it does not, its open faults stay as they
+ * are: not seen is not the same as resolved).
  */
 static struct db_stmt st_detect = DB_STMT(
         "faults_detect",
@@ -170,6 +177,7 @@ static struct db_stmt st_detect = DB_STMT(
         "                     terminus_ts(updated_at)) "
         "       FROM orders WHERE status = 'payment_authorized' "
         "         AND updated_at < now() - make_interval(secs => $7::int)) v "
+        " WHERE $8::bool "
         " GROUP BY store_id, check_name), "
         "opened AS (INSERT INTO faults (rule, store_id, subject, severity, summary, details) "
         "           SELECT f.rule, f.store_id, f.subject, f.severity, left(f.summary, 1000), "
@@ -183,7 +191,8 @@ static struct db_stmt st_detect = DB_STMT(
         "         FROM firing f WHERE o.resolved_at IS NULL AND o.rule = f.rule "
         "           AND o.subject = f.subject AND o.store_id IS NOT DISTINCT FROM f.store_id), "
         "resolved AS (UPDATE faults o SET resolved_at = now() "
-        "             WHERE o.resolved_at IS NULL AND NOT EXISTS "
+        "             WHERE o.resolved_at IS NULL AND ($8::bool OR o.rule <> 'invariant') "
+        "               AND NOT EXISTS "
         "               (SELECT 1 FROM firing f WHERE o.rule = f.rule AND o.subject = f.subject "
         "                AND o.store_id IS NOT DISTINCT FROM f.store_id) "
         "             RETURNING id, rule, store_id, subject, summary) "
@@ -212,11 +221,13 @@ static void log_change(const PGresult *r, int row)
 bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, struct err *e)
 {
 	char lag[16], window[16], heartbeat[16], error_rate[16], payment[16], samples[16],
-	        stuck[16], interval[16];
+	        stuck[16], interval[16], audit_interval[16];
+	bool audit = false;
 	PGresult *r;
 
 	*led = false;
 	snprintf(interval, sizeof(interval), "%d", lim->interval_ms);
+	snprintf(audit_interval, sizeof(audit_interval), "%d", lim->audit_interval_s);
 	snprintf(lag, sizeof(lag), "%d", lim->lag_s);
 	snprintf(window, sizeof(window), "%d", lim->window_s);
 	snprintf(heartbeat, sizeof(heartbeat), "%d", lim->heartbeat_s);
@@ -232,9 +243,10 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 	*led = db_get_bool(r, 0, 0);
 	PQclear(r);
 	if (*led) {
-		if ((r = db_exec(c, &st_due, DB_PARAMS(interval), e)) == NULL)
+		if ((r = db_exec(c, &st_due, DB_PARAMS(interval, audit_interval), e)) == NULL)
 			goto fail;
 		*led = PQntuples(r) == 1;
+		audit = *led && db_get_bool(r, 0, 0);
 		PQclear(r);
 	}
 	if (!*led) {
@@ -245,7 +257,9 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 		goto fail;
 	PQclear(r);
 	r = db_exec(c, &st_detect,
-	            DB_PARAMS(lag, window, heartbeat, error_rate, payment, samples, stuck), e);
+	            DB_PARAMS(lag, window, heartbeat, error_rate, payment, samples, stuck,
+	                      audit ? "t" : "f"),
+	            e);
 	if (r == NULL)
 		goto fail;
 	if (!db_commit(c, e)) {

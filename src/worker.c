@@ -352,6 +352,7 @@ static void *detector_main(void *arg)
 	struct worker *w = arg;
 	const struct fault_limits lim = {
 	        .interval_ms = w->cfg.detect_interval_ms,
+	        .audit_interval_s = w->cfg.audit_interval_s,
 	        .lag_s = w->cfg.fault_lag_s,
 	        .window_s = w->cfg.fault_window_s,
 	        .heartbeat_s = w->cfg.fault_heartbeat_s,
