@@ -15,6 +15,7 @@
 #ifndef TERMINUS_EVENTS_H
 #define TERMINUS_EVENTS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include "err.h"
 #include "outbox.h"
@@ -36,6 +37,8 @@ struct events_env {
 	const char *owner; /* lease holder name */
 	int retry_base_ms;
 	int max_attempts;
+	const atomic_bool
+	        *stop; /* set when the process stops (cuts chaos stalls short); may be NULL */
 };
 
 enum events_outcome {

@@ -276,7 +276,7 @@ static bool run_sync_handler(struct app *app, struct db_conn *c, const struct ch
                              struct tx_state *st, struct idem_answer *out, struct err *e)
 {
 	struct events_env env = {app->flags, app->instance, app->cfg.retry_base_ms,
-	                         app->cfg.max_attempts};
+	                         app->cfg.max_attempts, NULL};
 	struct outbox_event ev;
 	struct sync_hook hook = {in, NULL};
 	enum events_outcome outcome;

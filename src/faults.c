@@ -100,8 +100,8 @@ static struct db_stmt st_detect = DB_STMT(
          * and captures that failed for good, against those plus successful captures */
         " UNION ALL "
         " SELECT 'payment_failure_rate', store_id, '', 'warning', "
-        "        format('%s of %s payments failed in the last %s s (%s declined, %s captures "
-        "               failed for good)', "
+        "        format('%s of %s payments failed in the last %s s (%s declined, ' || "
+        "               '%s captures failed for good)', "
         "               declined + lost, declined + lost + captured, $2::int, declined, lost), "
         "        jsonb_build_object('declined', declined, 'capture_failed', lost, "
         "                           'captured', captured) "

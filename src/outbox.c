@@ -375,9 +375,11 @@ void outbox_metrics(struct db_conn *c, struct metrics_text *t)
 			        "scheduled (waiting for a retry), dead",
 			        "state", states[i],
 			        (double)json_integer_value(json_object_get(stats, states[i])));
-		metrics_gauge(t, "terminus_outbox_oldest_due_age_seconds",
-		              "Age of the oldest due, unclaimed event", NULL, NULL,
-		              json_real_value(json_object_get(stats, "oldest_due_age_seconds")));
+		metrics_gauge(
+		        t, "terminus_outbox_oldest_due_age_seconds",
+		        "Age of the oldest due event (claimed or not): how long the oldest waiting work has waited",
+		        NULL, NULL,
+		        json_real_value(json_object_get(stats, "oldest_due_age_seconds")));
 	}
 	json_decref(stats);
 	err_release(&e);
