@@ -61,7 +61,9 @@ static struct db_stmt st_detect = DB_STMT(
         "               count(*)) AS summary, "
         "        jsonb_build_object('oldest_due_age_seconds', "
         "               round(extract(epoch FROM now() - min(available_at))::numeric, 3), "
-        "               'due', count(*)) AS details "
+        "               'due', count(*), "
+        "               'trace_ids', to_jsonb((array_agg(substr(traceparent, 4, 32) "
+        "                 ORDER BY available_at) FILTER (WHERE traceparent IS NOT NULL))[1:5])) AS details "
         " FROM outbox_events WHERE status = 'pending' AND available_at <= now() "
         " GROUP BY store_id "
         " HAVING min(available_at) < now() - make_interval(secs => $1::int) "
@@ -71,7 +73,9 @@ static struct db_stmt st_detect = DB_STMT(
         "        format('%s events died in the last %s s (%s)', count(*), $2::int, "
         "               string_agg(DISTINCT type, ', ')), "
         "        jsonb_build_object('dead', count(*), 'sample', "
-        "               to_jsonb((array_agg(id ORDER BY done_at DESC))[1:5])) "
+        "               to_jsonb((array_agg(id ORDER BY done_at DESC))[1:5]), "
+        "               'trace_ids', to_jsonb((array_agg(substr(traceparent, 4, 32) "
+        "                 ORDER BY done_at DESC) FILTER (WHERE traceparent IS NOT NULL))[1:5])) "
         " FROM outbox_events WHERE status = 'dead' "
         "   AND done_at > now() - make_interval(secs => $2::int) "
         " GROUP BY store_id "
@@ -82,17 +86,21 @@ static struct db_stmt st_detect = DB_STMT(
         " SELECT 'error_rate', store_id, type, 'warning', "
         "        format('%s of %s %s events handled in the last %s s are failing (%s%%)', "
         "               failing, total, type, $2::int, round(100.0 * failing / total)), "
-        "        jsonb_build_object('failing', failing, 'total', total, 'type', type) "
+        "        jsonb_build_object('failing', failing, 'total', total, 'type', type, "
+        "                           'trace_ids', to_jsonb(trace_ids[1:5])) "
         " FROM (SELECT store_id, type, count(*) FILTER (WHERE failing) AS failing, "
-        "              count(*) AS total "
-        "       FROM (SELECT store_id, type, false AS failing FROM outbox_events "
+        "              count(*) AS total, "
+        "              array_agg(substr(traceparent, 4, 32)) "
+        "                FILTER (WHERE failing AND traceparent IS NOT NULL) AS trace_ids "
+        "       FROM (SELECT store_id, type, false AS failing, NULL::text AS traceparent "
+        "             FROM outbox_events "
         "             WHERE status = 'done' AND done_at > now() - make_interval(secs => $2::int) "
         "             UNION ALL "
-        "             SELECT store_id, type, true FROM outbox_events "
+        "             SELECT store_id, type, true, traceparent FROM outbox_events "
         "             WHERE status = 'pending' AND last_error IS NOT NULL "
         "               AND last_failed_at > now() - make_interval(secs => $2::int) "
         "             UNION ALL "
-        "             SELECT store_id, type, true FROM outbox_events "
+        "             SELECT store_id, type, true, traceparent FROM outbox_events "
         "             WHERE status = 'dead' AND done_at > now() - make_interval(secs => $2::int)) s "
         "       GROUP BY store_id, type) r "
         " WHERE total >= $6::int AND failing >= $4::float8 * total "
@@ -129,7 +137,9 @@ static struct db_stmt st_detect = DB_STMT(
         "               count(*), h.worker_id, round(extract(epoch FROM now() - h.seen_at)), "
         "               terminus_ts(max(e.claimed_until))), "
         "        jsonb_build_object('events', count(*), 'worker', h.worker_id, "
-        "               'lease_until', terminus_ts(max(e.claimed_until))) "
+        "               'lease_until', terminus_ts(max(e.claimed_until)), "
+        "               'trace_ids', to_jsonb((array_agg(substr(e.traceparent, 4, 32) "
+        "                 ORDER BY e.available_at) FILTER (WHERE e.traceparent IS NOT NULL))[1:5])) "
         " FROM outbox_events e JOIN worker_heartbeats h "
         "   ON left(e.claimed_by, length(h.worker_id) + 2) = h.worker_id || '-t' "
         " WHERE e.status = 'pending' AND e.claimed_until > now() "
@@ -185,7 +195,7 @@ static struct db_stmt st_detect = DB_STMT(
         "           WHERE NOT EXISTS (SELECT 1 FROM faults o WHERE o.resolved_at IS NULL "
         "                             AND o.rule = f.rule AND o.subject = f.subject "
         "                             AND o.store_id IS NOT DISTINCT FROM f.store_id) "
-        "           RETURNING id, rule, store_id, subject, summary), "
+        "           RETURNING id, rule, store_id, subject, summary, details), "
         "seen AS (UPDATE faults o SET last_seen_at = now(), summary = left(f.summary, 1000), "
         "                details = f.details "
         "         FROM firing f WHERE o.resolved_at IS NULL AND o.rule = f.rule "
@@ -195,18 +205,22 @@ static struct db_stmt st_detect = DB_STMT(
         "               AND NOT EXISTS "
         "               (SELECT 1 FROM firing f WHERE o.rule = f.rule AND o.subject = f.subject "
         "                AND o.store_id IS NOT DISTINCT FROM f.store_id) "
-        "             RETURNING id, rule, store_id, subject, summary) "
-        "SELECT 'opened', id, rule, coalesce(store_id::text, ''), subject, summary FROM opened "
+        "             RETURNING id, rule, store_id, subject, summary, details) "
+        "SELECT 'opened', id, rule, coalesce(store_id::text, ''), subject, summary, "
+        "       details::text FROM opened "
         "UNION ALL "
-        "SELECT 'resolved', id, rule, coalesce(store_id::text, ''), subject, summary "
-        "FROM resolved");
+        "SELECT 'resolved', id, rule, coalesce(store_id::text, ''), subject, summary, "
+        "       details::text FROM resolved");
 
 static void log_change(const PGresult *r, int row)
 {
 	bool opened = strcmp(db_get(r, row, 0), "opened") == 0;
-	json_t *fields = json_pack("{s:s, s:s, s:s, s:s}", "fault_id", db_get(r, row, 1), "rule",
-	                           db_get(r, row, 2), "fault_store_id", db_get(r, row, 3),
-	                           "subject", db_get(r, row, 4));
+	json_t *details = json_loads(db_get(r, row, 6), 0, NULL);
+	/* The details name the rows to look at, and trace ids to grep for where there are some. */
+	json_t *fields =
+	        json_pack("{s:s, s:s, s:s, s:s, s:o}", "fault_id", db_get(r, row, 1), "rule",
+	                  db_get(r, row, 2), "fault_store_id", db_get(r, row, 3), "subject",
+	                  db_get(r, row, 4), "details", details != NULL ? details : json_object());
 
 	if (opened) {
 		metrics_inc(M_FAULTS_OPENED, db_get(r, row, 2), NULL);
