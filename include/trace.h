@@ -22,7 +22,8 @@ struct trace {
 
 /* Continues incoming (a traceparent header, may be NULL) or starts a new trace. */
 void trace_start(const char *incoming, struct trace *out);
-/* True for a well-formed version-00 traceparent with non-zero ids. */
+/* True for a well-formed traceparent with non-zero ids: version 00 exactly, or a later version
+ * (not ff) read by its version-00 prefix, as the W3C recommendation asks. */
 bool trace_valid(const char *traceparent);
 /* The trace id of a stored traceparent, or "" when it is not a valid one. */
 void trace_id_of(const char *traceparent, char out[TRACE_ID_LEN + 1]);

@@ -76,7 +76,8 @@ struct db_stmt *analytics_fold_stmt(void)
  */
 static struct db_stmt st_report = DB_STMT(
         "analytics_report",
-        "WITH b0 AS (SELECT coalesce(nullif($3, '')::timestamptz, now()) AS t0), "
+        "WITH b0 AS (SELECT coalesce(nullif($3, '')::timestamptz, now()) AS t0, "
+        "                   nullif($2, '')::timestamptz AS f0), "
         "b AS (SELECT date_trunc('hour', coalesce(nullif($2, '')::timestamptz, "
         "                                         t0 - interval '24 hours'), 'UTC') AS f, "
         "             date_trunc('hour', t0 + interval '1 hour' - interval '1 microsecond', "
@@ -108,7 +109,8 @@ static struct db_stmt st_report = DB_STMT(
         "        ORDER BY units DESC, revenue DESC, p.sku LIMIT $5) "
         "SELECT json_build_object("
         "  'from', terminus_ts(b.f), 'to', terminus_ts(b.t), "
-        "  'range_ok', b.t > b.f AND b.t - b.f <= make_interval(days => $4::int), "
+        "  'range_ok', b.t > b.f AND b.t - b.f <= make_interval(days => $4::int) "
+        "              AND (SELECT f0 IS NULL OR t0 > f0 FROM b0), "
         "  'currency', (SELECT currency FROM stores WHERE id = $1), "
         "  'totals', json_build_object("
         "     'orders_created', tot.created, 'orders_checked_out', tot.checked_out, "
@@ -152,7 +154,8 @@ bool analytics_report(struct db_conn *c, const char *store_id, const char *from,
 	}
 	if (!json_is_true(json_object_get(doc, "range_ok"))) {
 		json_decref(doc);
-		err_field(e, "invalid_query", "to",
+		/* Name the parameter the caller sent: with only from given, to is implicit. */
+		err_field(e, "invalid_query", to[0] != '\0' || from[0] == '\0' ? "to" : "from",
 		          "to must be after from, at most %d days later (after rounding to hours)",
 		          ANALYTICS_MAX_RANGE_DAYS);
 		return false;

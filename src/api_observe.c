@@ -33,7 +33,9 @@ static int digits(const char *s, int n)
 	return v;
 }
 
-/* RFC 3339 date-time: 2026-11-25T10:00:00Z, with optional fraction and a Z or ±hh:mm offset. */
+/* RFC 3339 date-time: 2026-11-25T10:00:00Z, with optional fraction and a Z or ±hh:mm offset.
+ * Narrower than the RFC where PostgreSQL is: offsets up to ±15:59, years 1900–9998 (so that a
+ * range rounded out to whole hours stays a four-digit year). */
 static bool rfc3339_valid(const char *s)
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -46,9 +48,10 @@ static bool rfc3339_valid(const char *s)
 	year = digits(s, 4);
 	month = digits(s + 5, 2);
 	day = digits(s + 8, 2);
-	if (year < 1 || month < 1 || month > 12 || day < 1 || day > mdays[month - 1] ||
-	    digits(s + 11, 2) < 0 || digits(s + 11, 2) > 23 || digits(s + 14, 2) < 0 ||
-	    digits(s + 14, 2) > 59 || digits(s + 17, 2) < 0 || digits(s + 17, 2) > 60)
+	if (year < 1900 || year > 9998 || month < 1 || month > 12 || day < 1 ||
+	    day > mdays[month - 1] || digits(s + 11, 2) < 0 || digits(s + 11, 2) > 23 ||
+	    digits(s + 14, 2) < 0 || digits(s + 14, 2) > 59 || digits(s + 17, 2) < 0 ||
+	    digits(s + 17, 2) > 60)
 		return false;
 	if (month == 2 && day == 29 && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
 		return false;
@@ -63,7 +66,7 @@ static bool rfc3339_valid(const char *s)
 	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z'))
 		return true;
 	return i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
-	       digits(s + i + 1, 2) >= 0 && digits(s + i + 1, 2) <= 23 &&
+	       digits(s + i + 1, 2) >= 0 && digits(s + i + 1, 2) <= 15 &&
 	       digits(s + i + 4, 2) >= 0 && digits(s + i + 4, 2) <= 59;
 }
 

@@ -286,6 +286,9 @@ static bool run_sync_handler(struct app *app, struct db_conn *c, const struct ch
 	snprintf(ev.store_id, sizeof(ev.store_id), "%s", in->store->id);
 	snprintf(ev.type, sizeof(ev.type), "%s", EVENT_PAYMENT_AUTHORIZED);
 	snprintf(ev.aggregate_id, sizeof(ev.aggregate_id), "%s", in->order_id);
+	/* As stored: what the handler writes in turn (the confirmation) carries the trace on. */
+	snprintf(ev.traceparent, sizeof(ev.traceparent), "%s",
+	         in->traceparent != NULL ? in->traceparent : "");
 	ev.payload = st->payload; /* borrowed */
 	if (!events_run(&env, c, &ev, sync_hook, &hook, &outcome, e)) {
 		free(hook.body);

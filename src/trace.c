@@ -24,14 +24,19 @@ static bool hex_run(const char *s, size_t n, bool *all_zero)
 	return true;
 }
 
+/* W3C Trace Context: version 00 is exactly 55 characters; a later version (not ff) is read by
+ * its version-00 prefix and may go on after a '-' at position 55. */
 bool trace_valid(const char *tp)
 {
+	size_t n = tp != NULL ? strlen(tp) : 0;
 	bool zero;
 
-	if (tp == NULL || strlen(tp) != TRACEPARENT_LEN || tp[2] != '-' || tp[35] != '-' ||
-	    tp[52] != '-')
+	if (n < TRACEPARENT_LEN || tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
 		return false;
-	if (!hex_run(tp, 2, &zero) || strncmp(tp, "00", 2) != 0)
+	if (!hex_run(tp, 2, &zero) || strncmp(tp, "ff", 2) == 0)
+		return false;
+	if (strncmp(tp, "00", 2) == 0 ? n != TRACEPARENT_LEN
+	                              : n > TRACEPARENT_LEN && tp[TRACEPARENT_LEN] != '-')
 		return false;
 	if (!hex_run(tp + 3, 32, &zero) || zero)
 		return false;

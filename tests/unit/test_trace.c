@@ -29,21 +29,26 @@ static void test_valid(void **state)
 	(void)state;
 	assert_true(trace_valid(GOOD));
 	assert_true(trace_valid("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"));
+	/* A later version is read by its version-00 prefix. */
+	assert_true(trace_valid("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+	assert_true(
+	        trace_valid("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-next"));
 }
 
 static void test_invalid(void **state)
 {
 	static const char *const bad[] = {
 	        "",
-	        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",     /* no flags */
-	        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-", /* too long */
-	        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* version ff */
-	        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* unknown version */
-	        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  /* zero trace id */
-	        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  /* zero parent */
-	        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  /* upper case */
-	        "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",  /* not hex */
-	        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  /* separator */
+	        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",      /* no flags */
+	        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",  /* too long */
+	        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",   /* version ff */
+	        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-x", /* 00 is exactly 55 */
+	        "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x",  /* no '-' after 55 */
+	        "00-00000000000000000000000000000000-b7ad6b7169203331-01",   /* zero trace id */
+	        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",   /* zero parent */
+	        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",   /* upper case */
+	        "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",   /* not hex */
+	        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",   /* separator */
 	};
 
 	(void)state;
@@ -85,6 +90,19 @@ static void test_start_when_absent_or_invalid(void **state)
 	assert_string_not_equal(b.trace_id, "00000000000000000000000000000000");
 }
 
+static void test_continue_later_version(void **state)
+{
+	struct trace t;
+
+	(void)state;
+	trace_start("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-next", &t);
+	assert_true(t.continued);
+	assert_string_equal(t.trace_id, "0af7651916cd43dd8448eb211c80319c");
+	assert_int_equal(strlen(t.traceparent), TRACEPARENT_LEN); /* we speak version 00 */
+	assert_memory_equal(t.traceparent, "00-0af7651916cd43dd8448eb211c80319c-", 36);
+	assert_string_equal(t.traceparent + 53, "01");
+}
+
 static void test_trace_id_of(void **state)
 {
 	char id[TRACE_ID_LEN + 1];
@@ -105,6 +123,7 @@ int main(void)
 	        cmocka_unit_test(test_invalid),
 	        cmocka_unit_test(test_continue),
 	        cmocka_unit_test(test_start_when_absent_or_invalid),
+	        cmocka_unit_test(test_continue_later_version),
 	        cmocka_unit_test(test_trace_id_of),
 	};
 
