@@ -1,0 +1,189 @@
+/*
+ * util.c — clock, random numbers, parsing and aborting allocation (see util.h).
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "banned.h"
+
+double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* splitmix64: spreads one seed over the generator's state. */
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void rng_seed(struct rng *r, uint64_t seed)
+{
+	r->s[0] = splitmix(&seed);
+	r->s[1] = splitmix(&seed);
+	if (r->s[0] == 0 && r->s[1] == 0)
+		r->s[0] = 1;
+}
+
+/* xoroshiro128+ */
+uint64_t rng_next(struct rng *r)
+{
+	uint64_t s0 = r->s[0], s1 = r->s[1], out = s0 + s1;
+
+	s1 ^= s0;
+	r->s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+	r->s[1] = (s1 << 37) | (s1 >> 27);
+	return out;
+}
+
+uint32_t rng_below(struct rng *r, uint32_t n)
+{
+	return (uint32_t)((rng_next(r) >> 32) % n);
+}
+
+double rng_unit(struct rng *r)
+{
+	return (double)(rng_next(r) >> 11) / 9007199254740992.0;
+}
+
+bool rng_chance(struct rng *r, double p)
+{
+	return rng_unit(r) < p;
+}
+
+bool parse_duration(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return false;
+	v = strtod(s, &end);
+	if (end == s || !isfinite(v) || v < 0)
+		return false;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		*out = v;
+	else if (strcmp(end, "ms") == 0)
+		*out = v / 1000.0;
+	else if (strcmp(end, "m") == 0)
+		*out = v * 60.0;
+	else
+		return false;
+	return true;
+}
+
+bool parse_rate(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return false;
+	v = strtod(s, &end);
+	if (end == s || !isfinite(v) || v <= 0)
+		return false;
+	if (*end == '\0' || strcmp(end, "/s") == 0)
+		*out = v;
+	else if (strcmp(end, "/m") == 0)
+		*out = v / 60.0;
+	else
+		return false;
+	return true;
+}
+
+bool parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return false;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		abort();
+	return p;
+}
+
+void *xrealloc(void *p, size_t size)
+{
+	void *q = realloc(p, size ? size : 1);
+
+	if (!q)
+		abort();
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		abort();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	return p;
+}
+
+void random_hex(char *out, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char buf[64];
+	size_t got = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (n > sizeof(buf))
+		n = sizeof(buf);
+	if (fd >= 0) {
+		ssize_t r = read(fd, buf, n);
+
+		got = r > 0 ? (size_t)r : 0;
+		close(fd);
+	}
+	if (got < n) {
+		struct rng r;
+
+		rng_seed(&r, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
+		                     (uint64_t)(mono_now() * 1e9));
+		for (size_t i = got; i < n; i++)
+			buf[i] = (unsigned char)rng_next(&r);
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = hex[buf[i] & 15];
+	out[n] = '\0';
+}

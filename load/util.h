@@ -1,0 +1,46 @@
+/*
+ * util.h — the small things every part of terminus-load shares: a monotonic clock, a seeded
+ * random generator (so a run's choices replay with --seed), parsing of durations and rates,
+ * and allocation that aborts when memory runs out (the house memory policy, include/STYLE).
+ */
+#ifndef TERMINUS_LOAD_UTIL_H
+#define TERMINUS_LOAD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic seconds since an arbitrary origin. */
+double mono_now(void);
+
+/* xoshiro-style generator: small, fast, good enough for choosing actions. Never for secrets. */
+struct rng {
+	uint64_t s[2];
+};
+void rng_seed(struct rng *r, uint64_t seed);
+uint64_t rng_next(struct rng *r);
+/* Uniform in [0, n); n > 0. */
+uint32_t rng_below(struct rng *r, uint32_t n);
+/* Uniform in [0, 1). */
+double rng_unit(struct rng *r);
+/* True with probability p. */
+bool rng_chance(struct rng *r, double p);
+
+/* "10s", "500ms", "2m", "1.5" (seconds) -> seconds; false when malformed or negative. */
+bool parse_duration(const char *s, double *out);
+/* "200/s", "200", "1200/m" -> per second; false when malformed or not positive. */
+bool parse_rate(const char *s, double *out);
+/* A decimal integer in [min, max]; false otherwise. */
+bool parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Allocation that aborts on failure. */
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+/* printf into a new string. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A random lower-case hex string of n characters (from /dev/urandom, else the clock). */
+void random_hex(char *out, size_t n);
+
+#endif

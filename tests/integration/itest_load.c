@@ -1,0 +1,699 @@
+/*
+ * itest_load.c — terminus-load, run as the real binary: a short run of every scenario must
+ * exit 0 with a JSON report whose counts make sense (and with every invariant of DESIGN §6
+ * checked by the tool itself), and its invariant checker must catch each kind of violation
+ * planted in the database, naming it, while a clean database passes.
+ *
+ * The chaos run restarts the shared PostgreSQL cluster (pg_ctl stop -m immediate, then start)
+ * and SIGKILLs processes — only ones the tool started itself. Suites run one at a time, so the
+ * restart disturbs no other suite; the group teardown starts the cluster if anything left it
+ * down, and tests/run.sh does as well after every suite. A worker killed while holding a lease
+ * keeps its events for OUTBOX_LEASE_S (30 s), so the chaos run's drain takes up to that long:
+ * the suite takes about 60–80 s.
+ *
+ * The planted violations are written as the database owner (row-level security does not apply
+ * to it) into a store of their own, and taken back after each check, so that every check sees
+ * exactly one kind of violation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "fixtures.h"
+#include "procs.h"
+#include "banned.h"
+
+#define RUN_DEADLINE_S 150.0 /* one terminus-load run, at most */
+#define MAX_ARGS       64
+
+extern char **environ;
+
+/* ---- running terminus-load ------------------------------------------------------------------ */
+
+struct run {
+	int status;     /* exit status, or -1 (signal, timeout) */
+	char log[512];  /* its stdout and stderr */
+	char json[512]; /* its --json report */
+	char *output;   /* the log's text (owned) */
+	json_t *report; /* the parsed report, or NULL */
+};
+
+static void run_release(struct run *r)
+{
+	free(r->output);
+	json_decref(r->report);
+	r->output = NULL;
+	r->report = NULL;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *p = NULL;
+	size_t n = 0, cap = 0, got;
+
+	if (!f)
+		return h_strdup("");
+	do {
+		if (cap - n < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			p = realloc(p, cap + 1);
+			if (!p)
+				abort();
+		}
+		got = fread(p + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	p[n] = '\0';
+	return p;
+}
+
+/* Runs `terminus-load ARGS… --json FILE` (tag names the files), waits with a deadline, and
+ * fills r. The run's output goes to the test's error stream when it fails. */
+static void load_run(struct run *r, const char *tag, const char *const *args)
+{
+	char exe[512];
+	char *argv[MAX_ARGS];
+	int n = 0, st = 0;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	double deadline;
+
+	memset(r, 0, sizeof(*r));
+	r->status = -1;
+	snprintf(exe, sizeof(exe), "%s/terminus-load", h_env.bindir);
+	snprintf(r->log, sizeof(r->log), "%s.load-%s", h_env.log, tag);
+	snprintf(r->json, sizeof(r->json), "%s.load-%s.json", h_env.log, tag);
+	unlink(r->json);
+	argv[n++] = exe;
+	for (const char *const *a = args; *a && n < MAX_ARGS - 4; a++)
+		argv[n++] = (char *)(uintptr_t)*a;
+	argv[n++] = (char *)(uintptr_t) "--json";
+	argv[n++] = r->json;
+	argv[n++] = (char *)(uintptr_t) "--quiet";
+	argv[n] = NULL;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	st = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	H_CHECK(st == 0, "cannot start %s: %s", exe, strerror(st));
+
+	deadline = h_now() + RUN_DEADLINE_S;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			H_FAIL("waitpid: %s", strerror(errno));
+		if (h_now() > deadline) {
+			/* Its own children die with it (PR_SET_PDEATHSIG). */
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			r->output = read_text(r->log);
+			print_error("%s\n", r->output);
+			H_FAIL("terminus-load %s did not finish within %.0f s", tag,
+			       RUN_DEADLINE_S);
+		}
+		h_sleep_ms(50); /* between two looks at the child, with a deadline */
+	}
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	r->output = read_text(r->log);
+	r->report = json_load_file(r->json, 0, NULL);
+	print_message("[          ] terminus-load %s: exit %d\n", tag, r->status);
+}
+
+static void show(const struct run *r)
+{
+	print_error("---- terminus-load output (%s) ----\n%s----\n", r->log, r->output);
+}
+
+/* The run exited 0 and its report says every invariant held. */
+static void assert_clean(const struct run *r)
+{
+	json_t *check;
+
+	if (r->status != 0 || !r->report)
+		show(r);
+	H_CHECK(r->status == 0, "terminus-load exited %d", r->status);
+	H_CHECK(r->report != NULL, "no JSON report at %s", r->json);
+	check = h_j(r->report, "check");
+	H_CHECK(json_is_true(h_j(check, "ok")), "the invariants did not hold");
+	H_CHECK(json_array_size(h_j(check, "violations")) == 0, "violations reported");
+	H_CHECK(json_is_true(h_j(check, "drain.drained")), "the outbox did not drain");
+	H_CHECK(json_array_size(h_j(check, "checked")) >= 15, "only %zu invariants checked",
+	        json_array_size(h_j(check, "checked")));
+}
+
+static long long jint(const json_t *j, const char *path)
+{
+	long long v = -1;
+
+	H_CHECK(h_jint(j, path, &v), "no integer at %s in the report", path);
+	return v;
+}
+
+static double jnum(const json_t *j, const char *path)
+{
+	json_t *v = h_j(j, path);
+
+	H_CHECK(json_is_number(v), "no number at %s in the report", path);
+	return json_number_value(v);
+}
+
+/* Latency percentiles are ordered, and the status codes add up to the answers counted. */
+static void assert_sane_latency(const json_t *rep)
+{
+	const json_t *lat = h_j(rep, "latency_ms");
+	const char *key;
+	json_t *v;
+	long long sum = 0;
+
+	H_CHECK(jnum(lat, "p50") <= jnum(lat, "p90") && jnum(lat, "p90") <= jnum(lat, "p99") &&
+	                jnum(lat, "p99") <= jnum(lat, "p99_9") &&
+	                jnum(lat, "p99_9") <= jnum(lat, "max") &&
+	                jnum(lat, "min") <= jnum(lat, "p50"),
+	        "latency percentiles out of order");
+	json_object_foreach(h_j(rep, "status"), key, v)
+	{
+		sum += json_integer_value(v);
+	}
+	H_CHECK(sum == jint(lat, "count"), "status codes add up to %lld, latencies to %lld", sum,
+	        jint(lat, "count"));
+	H_CHECK(jint(rep, "requests.sent") >= jint(lat, "count") - jint(rep, "requests.abandoned"),
+	        "more answers than requests sent");
+	H_CHECK(jnum(rep, "throughput_rps") > 0, "no throughput");
+}
+
+/* A status code's count in the report (0 when absent). */
+static long long status_count(const json_t *rep, const char *code)
+{
+	json_t *v = json_object_get(h_j(rep, "status"), code);
+
+	return v ? json_integer_value(v) : 0;
+}
+
+/* ---- scenarios --------------------------------------------------------------------------------
+ */
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	h_db_close();
+	/* A chaos run that failed half-way must not leave the shared cluster down. */
+	if (!h_pg("start")) {
+		print_error("could not start PostgreSQL in %s\n", h_env.pgdir);
+		return -1;
+	}
+	return 0;
+}
+
+/* The logs of the processes a run starts go next to the suite's, which tests/run.sh removes. */
+static char logdir[512];
+
+#define COMMON                                                                                     \
+	"--api", h_env.api, "--db", h_env.db, "--operator-key", h_env.operator_key, "--bin",       \
+	        h_env.bindir, "--log-dir", logdir
+
+static void test_mixed(void **state)
+{
+	const char *args[] = {"mixed",     COMMON, "--duration", "3s", "--rate",          "40/s",
+	                      "--workers", "1",    "--stores",   "2",  "--drain-timeout", "45s",
+	                      NULL};
+	struct run r;
+
+	(void)state;
+	load_run(&r, "mixed", args);
+	assert_clean(&r);
+	assert_sane_latency(r.report);
+	/* An open loop: 120 arrivals on the timeline, each one request (plus retries). */
+	H_CHECK(jint(r.report, "requests.sent") >= 120, "only %lld requests sent",
+	        jint(r.report, "requests.sent"));
+	H_CHECK(jint(r.report, "requests.errors") == 0, "%lld errors",
+	        jint(r.report, "requests.errors"));
+	H_CHECK(jint(r.report, "counts.orders_created") > 0 &&
+	                jint(r.report, "counts.checkouts_acked") > 0,
+	        "no order created or checked out");
+	/* --path both: one store async (202), the other sync (200). */
+	H_CHECK(json_array_size(h_j(r.report, "per_store")) == 2, "want 2 stores in per_store");
+	H_CHECK(jint(r.report, "check.counts.orders") == jint(r.report, "counts.orders_created"),
+	        "the database has %lld orders of the run's stores, the clients created %lld",
+	        jint(r.report, "check.counts.orders"), jint(r.report, "counts.orders_created"));
+	run_release(&r);
+}
+
+static void test_flash_sale(void **state)
+{
+	/* Two API processes: the suite's and one the tool starts. */
+	const char *args[] = {"flash-sale",      COMMON, "--apis", "1",     "--workers", "1",
+	                      "--duration",      "2s",   "--rate", "100/s", "--stock",   "20",
+	                      "--drain-timeout", "45s",  NULL};
+	struct run r;
+	long long buyers, acked, sold_out;
+	const char *product;
+
+	(void)state;
+	load_run(&r, "flash", args);
+	assert_clean(&r);
+	assert_sane_latency(r.report);
+	buyers = jint(r.report, "counts.buyers");
+	acked = jint(r.report, "counts.checkouts_acked");
+	sold_out = jint(r.report, "counts.sold_out");
+	H_CHECK(buyers == 200, "%lld buyers arrived, want 200", buyers);
+	H_CHECK(jint(r.report, "requests.errors") == 0, "%lld errors",
+	        jint(r.report, "requests.errors"));
+	/* Every unit sold, never one more; everybody else told it is sold out. */
+	H_CHECK(acked == 20, "%lld checkouts acknowledged for 20 units", acked);
+	H_CHECK(sold_out == buyers - acked, "%lld sold out of %lld buyers", sold_out, buyers);
+	H_CHECK(status_count(r.report, "202") == 20, "want 20 answers 202");
+	product = h_jstr(r.report, "store_setup[0].products[0]");
+	H_CHECK(product, "no product in the report");
+	H_CHECK(h_db_ll("SELECT available FROM inventory WHERE product_id = $1", product, NULL) ==
+	                0,
+	        "stock left after the sale");
+	H_CHECK(h_db_ll("SELECT count(*) FROM orders o JOIN order_items i ON i.order_id = o.id "
+	                "WHERE i.product_id = $1 AND o.status = 'confirmed'",
+	                product, NULL) == 20,
+	        "not 20 confirmed orders");
+	run_release(&r);
+}
+
+static void test_retry_storm(void **state)
+{
+	const char *args[] = {
+	        "retry-storm", COMMON, "--workers",       "1",   "--duration",      "3s",
+	        "--rate",      "30/s", "--storm-timeout", "1ms", "--drain-timeout", "45s",
+	        NULL};
+	struct run r;
+
+	(void)state;
+	load_run(&r, "storm", args);
+	assert_clean(&r);
+	assert_sane_latency(r.report);
+	H_CHECK(jint(r.report, "counts.orders_created") == 90, "%lld orders, want 90",
+	        jint(r.report, "counts.orders_created"));
+	/* Every order was finally checked out exactly once, whatever the clients resent. */
+	H_CHECK(jint(r.report, "counts.checkouts_acked") == 90, "%lld checkouts acknowledged",
+	        jint(r.report, "counts.checkouts_acked"));
+	H_CHECK(jint(r.report, "counts.first_timeouts") > 0, "no first attempt timed out");
+	H_CHECK(jint(r.report, "counts.replays") > 0, "no replay seen");
+	H_CHECK(jint(r.report, "counts.reused_422") == jint(r.report, "counts.changed_body_sent"),
+	        "%lld of %lld changed bodies refused with 422", jint(r.report, "counts.reused_422"),
+	        jint(r.report, "counts.changed_body_sent"));
+	H_CHECK(jint(r.report, "counts.changed_body_sent") > 0, "no changed body sent");
+	H_CHECK(status_count(r.report, "422") == jint(r.report, "counts.reused_422"),
+	        "422 for something else than a changed body");
+	H_CHECK(jint(r.report, "check.counts.payments") == 90, "%lld payments for 90 orders",
+	        jint(r.report, "check.counts.payments"));
+	run_release(&r);
+}
+
+static void test_noisy_tenant(void **state)
+{
+	const char *args[] = {"noisy-tenant",    COMMON, "--workers", "1",
+	                      "--duration",      "3s",   "--rate",    "10/s",
+	                      "--noisy-rate",    "80/s", "--stores",  "3",
+	                      "--drain-timeout", "45s",  NULL};
+	struct run r;
+	long long noisy, quiet1, quiet2;
+
+	(void)state;
+	load_run(&r, "noisy", args);
+	assert_clean(&r);
+	assert_sane_latency(r.report);
+	H_CHECK(json_array_size(h_j(r.report, "per_store")) == 3, "want 3 stores in per_store");
+	noisy = jint(r.report, "per_store[0].latency_ms.count");
+	quiet1 = jint(r.report, "per_store[1].latency_ms.count");
+	quiet2 = jint(r.report, "per_store[2].latency_ms.count");
+	H_CHECK(noisy >= 240 && quiet1 > 0 && quiet2 > 0 && noisy > 3 * (quiet1 + quiet2),
+	        "requests per store: noisy %lld, quiet %lld and %lld", noisy, quiet1, quiet2);
+	H_CHECK(json_is_number(h_j(r.report, "per_store[1].latency_ms.p99")),
+	        "no per-store latency");
+	H_CHECK(json_array_size(h_j(r.report, "confirm_lag")) == 3,
+	        "no confirmation lag per store");
+	run_release(&r);
+}
+
+static void test_chaos(void **state)
+{
+	const char *args[] = {"chaos",      "--log-dir",
+	                      logdir,       "--db",
+	                      h_env.db,     "--bin",
+	                      h_env.bindir, "--pg-dir",
+	                      h_env.pgdir,  "--duration",
+	                      "6s",         "--rate",
+	                      "40/s",       "--kill-interval",
+	                      "0.5s",       "--drain-timeout",
+	                      "75s",        NULL};
+	struct run r;
+	json_t *procs;
+	size_t i;
+	json_t *p;
+	double t0;
+	struct resp ready = {0};
+
+	(void)state;
+	load_run(&r, "chaos", args);
+	assert_clean(&r);
+	assert_sane_latency(r.report);
+	H_CHECK(jint(r.report, "chaos.worker_kills") >= 3, "only %lld worker kills",
+	        jint(r.report, "chaos.worker_kills"));
+	H_CHECK(jint(r.report, "chaos.pg_restarts") == 1, "%lld PostgreSQL restarts",
+	        jint(r.report, "chaos.pg_restarts"));
+	H_CHECK(jint(r.report, "chaos.api_kills") == 1 && jint(r.report, "chaos.api_restarts") == 1,
+	        "API kills %lld, restarts %lld", jint(r.report, "chaos.api_kills"),
+	        jint(r.report, "chaos.api_restarts"));
+	H_CHECK(jint(r.report, "counts.checkouts_acked") > 0, "no checkout acknowledged");
+	/* Everything it started was stopped at the end, on SIGTERM, and nothing died unasked. */
+	procs = h_j(r.report, "processes");
+	H_CHECK(json_array_size(procs) == 4, "want 2 APIs and 2 workers in the report");
+	json_array_foreach(procs, i, p)
+	{
+		H_CHECK(!strcmp(h_jstr(p, "last_exit"), "exit 0"), "%s ended with %s",
+		        h_jstr(p, "name"), h_jstr(p, "last_exit"));
+		H_CHECK(jint(p, "unexpected_exits") == 0, "%s exited on its own",
+		        h_jstr(p, "name"));
+	}
+	/* The cluster is up again (our own connection did not survive the restart), and the
+	 * suite's API (which the tool never touched) serves. */
+	h_db_close();
+	H_CHECK(h_db_ll("SELECT 1", NULL) == 1, "the database does not answer");
+	t0 = h_now();
+	do {
+		h_get(&ready, "/readyz", NULL);
+		if (ready.status == 200)
+			break;
+		h_sleep_ms(100);
+	} while (h_now() - t0 < 20);
+	H_CHECK(ready.status == 200, "the suite's API is not ready after the chaos: %ld",
+	        ready.status);
+	resp_release(&ready);
+	run_release(&r);
+}
+
+/* ---- the checker on planted violations --------------------------------------------------------
+ */
+
+static struct h_store plant, other;
+static char product[H_ID_LEN], order1[H_ID_LEN], order2[H_ID_LEN], pending[H_ID_LEN];
+
+static void checkout_sync(const char *order)
+{
+	struct resp r = {0};
+	char key[80];
+
+	h_unique_key(key, sizeof(key), "plant");
+	h_checkout(&r, &plant, order, key, "tok_ok");
+	H_STATUS(&r, 200);
+	H_JSTR(r.json, "status", "confirmed");
+	resp_release(&r);
+}
+
+static int plant_setup(void **state)
+{
+	(void)state;
+	h_must_create_store(&plant, "plant");
+	h_must_create_store(&other, "plant-other");
+	h_must_set_flag(&plant, "checkout.async_enabled", false);
+	h_must_create_product(&plant, 500, 10, product);
+	h_must_create_order(&plant, product, 2, order1);
+	h_must_create_order(&plant, product, 1, order2);
+	h_must_create_order(&plant, product, 1, pending);
+	checkout_sync(order1);
+	checkout_sync(order2);
+	/* Whatever events these wrote (checkouts, and any type the core adds), a worker finishes
+	 * them; then it stops, so that a planted pending event stays pending. */
+	{
+		struct p_worker w;
+		long long left = -1;
+
+		H_CHECK(p_worker_start(&w, "plant", NULL), "the worker did not start");
+		H_CHECK(p_wait_db(30, &left, "==", 0,
+		                  "SELECT count(*) FROM outbox_events WHERE store_id = $1 "
+		                  "AND status = 'pending'",
+		                  plant.id, NULL),
+		        "%lld events of the planted store still pending", left);
+		H_CHECK(p_worker_term(&w, 10, NULL) == 0, "the worker did not stop on SIGTERM");
+	}
+	return 0;
+}
+
+/* `terminus-load check` on the planted store (optionally with a ledger file): want its exit
+ * status, and when it is 1, a violation named `want` in the output and the JSON. */
+static void check_store(const char *tag, const char *ledger, int want_status, const char *want)
+{
+	const char *args[] = {"check",    "--db",
+	                      h_env.db,   "--store",
+	                      plant.slug, "--drain-timeout",
+	                      "1s",       ledger ? "--ledger" : NULL,
+	                      ledger,     NULL};
+	struct run r;
+	char needle[80];
+	json_t *v;
+	size_t i;
+	bool named = false;
+
+	load_run(&r, tag, args);
+	if (r.status != want_status)
+		show(&r);
+	H_CHECK(r.status == want_status, "check %s: exit %d, want %d", tag, r.status, want_status);
+	if (want) {
+		snprintf(needle, sizeof(needle), "VIOLATION %s:", want);
+		if (!strstr(r.output, needle))
+			show(&r);
+		H_CHECK(strstr(r.output, needle) != NULL, "the output does not name %s", want);
+		json_array_foreach(h_j(r.report, "violations"), i, v)
+		{
+			named = named || !strcmp(h_jstr(v, "invariant"), want);
+			H_CHECK(json_integer_value(json_object_get(v, "count")) >= 1 &&
+			                json_array_size(json_object_get(v, "rows")) >= 1,
+			        "violation %s without its rows", h_jstr(v, "invariant"));
+		}
+		H_CHECK(named, "the JSON does not name %s", want);
+	} else {
+		H_CHECK(json_is_true(h_j(r.report, "ok")), "check %s: not ok", tag);
+	}
+	run_release(&r);
+}
+
+static int plant_teardown(void **state)
+{
+	(void)state;
+	p_stop_all();
+	return 0;
+}
+
+/* Takes back the events a plant made the database write (a trigger may turn a timeline row
+ * into an outbox event): the planted store had none pending before. */
+static void unplant_events(void)
+{
+	h_db_exec("DELETE FROM outbox_events WHERE store_id = $1 AND status = 'pending'", plant.id,
+	          NULL);
+}
+
+static void test_check_clean(void **state)
+{
+	(void)state;
+	check_store("clean", NULL, 0, NULL);
+}
+
+static void test_check_stock(void **state)
+{
+	(void)state;
+	h_db_exec("UPDATE inventory SET available = available + 1 WHERE product_id = $1", product,
+	          NULL);
+	check_store("stock", NULL, 1, "stock_ledger");
+	check_store("stock2", NULL, 1, "stock_conservation");
+	h_db_exec("UPDATE inventory SET available = available - 1 WHERE product_id = $1", product,
+	          NULL);
+	unplant_events();
+}
+
+static void test_check_stock_taken_twice(void **state)
+{
+	(void)state;
+	/* A second take for the same line, with the stock and its ledger kept consistent. */
+	h_db_exec(
+	        "WITH m AS (INSERT INTO inventory_movements (store_id, product_id, delta, reason, "
+	        "order_id) VALUES ($1, $2, -2, 'planted', $3)) "
+	        "UPDATE inventory SET available = available - 2 WHERE product_id = $2",
+	        plant.id, product, order1, NULL);
+	check_store("taken-twice", NULL, 1, "order_stock");
+	h_db_exec("WITH m AS (DELETE FROM inventory_movements WHERE reason = 'planted' "
+	          "AND order_id = $1) UPDATE inventory SET available = available + 2 "
+	          "WHERE product_id = $2",
+	          order1, product, NULL);
+	unplant_events();
+}
+
+static void test_check_confirmed_without_capture(void **state)
+{
+	(void)state;
+	h_db_exec("UPDATE payments SET status = 'voided' WHERE order_id = $1", order1, NULL);
+	check_store("no-capture", NULL, 1, "confirmed_one_capture");
+	h_db_exec("UPDATE payments SET status = 'captured' WHERE order_id = $1", order1, NULL);
+	unplant_events();
+}
+
+static void test_check_two_live_payments(void **state)
+{
+	(void)state;
+	/* The database forbids it (a unique partial index): take that defence away to plant. */
+	h_db_exec("DROP INDEX payments_one_live", NULL);
+	h_db_exec("INSERT INTO payments (id, order_id, store_id, status, amount_cents, currency, "
+	          "token_hint) SELECT gen_random_uuid(), order_id, store_id, 'captured', "
+	          "amount_cents, currency, 'planted' FROM payments WHERE order_id = $1",
+	          order1, NULL);
+	check_store("two-live", NULL, 1, "one_live_payment");
+	h_db_exec("DELETE FROM payments WHERE token_hint = 'planted'", NULL);
+	h_db_exec("CREATE UNIQUE INDEX payments_one_live ON payments (order_id) "
+	          "WHERE status IN ('authorized', 'captured')",
+	          NULL);
+	unplant_events();
+}
+
+static void test_check_key_twice(void **state)
+{
+	char *key2;
+
+	(void)state;
+	key2 = h_db_str("SELECT checkout_key FROM orders WHERE id = $1", order2, NULL);
+	h_db_exec(
+	        "UPDATE orders SET checkout_key = (SELECT checkout_key FROM orders WHERE id = $1) "
+	        "WHERE id = $2",
+	        order1, order2, NULL);
+	check_store("key-twice", NULL, 1, "one_effect_per_key");
+	h_db_exec("UPDATE orders SET checkout_key = $1 WHERE id = $2", key2, order2, NULL);
+	free(key2);
+	unplant_events();
+}
+
+static void test_check_event_not_finished(void **state)
+{
+	(void)state;
+	/* Any type, known or not: pending after the drain is a violation. No worker runs now. */
+	h_db_exec("INSERT INTO outbox_events (id, store_id, type, aggregate_id, payload) "
+	          "VALUES (gen_random_uuid(), $1, 'PlantedEvent', $2, '{}')",
+	          plant.id, order1, NULL);
+	check_store("event", NULL, 1, "outbox_finished");
+	h_db_exec("DELETE FROM outbox_events WHERE type = 'PlantedEvent'", NULL);
+	unplant_events();
+}
+
+static void test_check_stuck_order(void **state)
+{
+	(void)state;
+	h_db_exec("UPDATE orders SET status = 'payment_authorized' WHERE id = $1", pending, NULL);
+	check_store("stuck", NULL, 1, "no_order_stuck");
+	h_db_exec("UPDATE orders SET status = 'pending' WHERE id = $1", pending, NULL);
+	unplant_events();
+}
+
+static void test_check_timeline_twice(void **state)
+{
+	(void)state;
+	h_db_exec("INSERT INTO order_events (order_id, store_id, from_status, to_status, reason) "
+	          "VALUES ($1, $2, 'payment_authorized', 'confirmed', 'planted')",
+	          order1, plant.id, NULL);
+	check_store("timeline", NULL, 1, "timeline_once");
+	h_db_exec("DELETE FROM order_events WHERE reason = 'planted'", NULL);
+	unplant_events();
+}
+
+static void test_check_tenancy(void **state)
+{
+	(void)state;
+	h_db_exec("UPDATE payments SET store_id = $1 WHERE order_id = $2", other.id, order2, NULL);
+	check_store("tenancy", NULL, 1, "tenancy_consistent");
+	h_db_exec("UPDATE payments SET store_id = $1 WHERE order_id = $2", plant.id, order2, NULL);
+	unplant_events();
+}
+
+static void test_check_acknowledged_but_lost(void **state)
+{
+	char path[600], *lost;
+	FILE *f;
+
+	(void)state;
+	/* The clients were told: an order that does not exist was accepted, and the pending one
+	 * was confirmed. */
+	lost = h_db_str("SELECT gen_random_uuid()::text", NULL);
+	snprintf(path, sizeof(path), "%s.load-ledger.tsv", h_env.log);
+	f = fopen(path, "w");
+	H_CHECK(f != NULL, "cannot write %s", path);
+	fprintf(f, "created\t%s\t%s\ncheckout_async\t%s\t%s\ncheckout_sync\t%s\t%s\n", plant.id,
+	        order1, plant.id, lost, plant.id, pending);
+	fclose(f);
+	free(lost);
+	check_store("acked", path, 1, "acknowledged_durable");
+	/* The same ledger with only what is true passes. */
+	f = fopen(path, "w");
+	H_CHECK(f != NULL, "cannot write %s", path);
+	fprintf(f, "created\t%s\t%s\ncheckout_sync\t%s\t%s\ncreated\t%s\t%s\n", plant.id, order1,
+	        plant.id, order1, plant.id, pending);
+	fclose(f);
+	check_store("acked-true", path, 0, NULL);
+}
+
+static void test_check_whole_database(void **state)
+{
+	const char *args[] = {"check", "--db", h_env.db, "--drain-timeout", "30s", NULL};
+	struct run r;
+
+	(void)state;
+	/* Every store of the suite — the planted one put back, and every scenario's. */
+	load_run(&r, "all", args);
+	if (r.status != 0)
+		show(&r);
+	H_CHECK(r.status == 0, "check of the whole database: exit %d", r.status);
+	H_CHECK(jint(r.report, "counts.orders") > 0, "no orders counted");
+	run_release(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest checker[] = {
+	        cmocka_unit_test(test_check_clean),
+	        cmocka_unit_test(test_check_stock),
+	        cmocka_unit_test(test_check_stock_taken_twice),
+	        cmocka_unit_test(test_check_confirmed_without_capture),
+	        cmocka_unit_test(test_check_two_live_payments),
+	        cmocka_unit_test(test_check_key_twice),
+	        cmocka_unit_test(test_check_event_not_finished),
+	        cmocka_unit_test(test_check_stuck_order),
+	        cmocka_unit_test(test_check_timeline_twice),
+	        cmocka_unit_test(test_check_tenancy),
+	        cmocka_unit_test(test_check_acknowledged_but_lost),
+	        cmocka_unit_test(test_check_clean),
+	};
+	const struct CMUnitTest scenarios[] = {
+	        cmocka_unit_test(test_mixed),       cmocka_unit_test(test_flash_sale),
+	        cmocka_unit_test(test_retry_storm), cmocka_unit_test(test_noisy_tenant),
+	        cmocka_unit_test(test_chaos),       cmocka_unit_test(test_check_whole_database),
+	};
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	h_init();
+	snprintf(logdir, sizeof(logdir), "%s", h_env.log);
+	if (strrchr(logdir, '/'))
+		*strrchr(logdir, '/') = '\0';
+	failed = cmocka_run_group_tests_name("itest_load checker", checker, plant_setup,
+	                                     plant_teardown);
+	failed += cmocka_run_group_tests_name("itest_load scenarios", scenarios, NULL,
+	                                      group_teardown);
+	h_cleanup();
+	return failed ? 1 : 0;
+}
