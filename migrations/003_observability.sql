@@ -100,7 +100,8 @@ CREATE INDEX ON faults (store_id, seq);
 CREATE TABLE fault_detector (
 	id int PRIMARY KEY CHECK (id = 1),
 	last_tick_at timestamptz,
-	last_audit_at timestamptz -- the invariant audit reads whole tables: it has a longer period
+	last_audit_at timestamptz, -- the invariant audit reads whole tables: it has a longer period
+	settings text -- the last leader's thresholds: workers configured differently are noticed
 );
 INSERT INTO fault_detector (id) VALUES (1);
 GRANT SELECT, UPDATE ON fault_detector TO terminus_app;

@@ -21,21 +21,29 @@ const char *const fault_rules[] = {
         "stuck_lease", "worker_heartbeat", "invariant"};
 const int fault_rule_count = (int)(sizeof(fault_rules) / sizeof(fault_rules[0]));
 
+/* A leader stopped mid-tick (SIGSTOP, a paused VM) would hold the lock until the server ends
+ * its idle transaction: this tick's transaction gets a timeout of its own ($1 ms), so the
+ * others are blind for at most that long. */
 static struct db_stmt st_lead = DB_STMT(
-        "faults_lead", "SELECT pg_try_advisory_xact_lock(hashtext('terminus.fault_detector'))");
+        "faults_lead", "SELECT pg_try_advisory_xact_lock(hashtext('terminus.fault_detector')), "
+                       "       set_config('idle_in_transaction_session_timeout', $1, true)");
 
 /* This tick is due: nobody ran one within (most of) an interval. The advisory lock above keeps
  * two ticks from overlapping; this keeps several workers' timers from multiplying the rate. The
  * invariant audit reads whole tables, so it has its own, longer period ($2 seconds): the row
- * says whether this tick also runs it. */
+ * says whether this tick also runs it. It also keeps the thresholds of the last leader ($3), so
+ * that workers configured differently — whose faults would open under one worker's thresholds
+ * and resolve under another's — are noticed. */
 static struct db_stmt st_due = DB_STMT(
-        "faults_due", "UPDATE fault_detector SET last_tick_at = now(), "
-                      "  last_audit_at = CASE WHEN last_audit_at IS NULL OR "
-                      "    last_audit_at <= now() - make_interval(secs => $2::float8 * 0.9) "
-                      "    THEN now() ELSE last_audit_at END "
-                      "WHERE id = 1 AND (last_tick_at IS NULL OR "
-                      "  last_tick_at <= now() - make_interval(secs => $1::float8 * 0.9 / 1000)) "
-                      "RETURNING last_audit_at = now()");
+        "faults_due",
+        "WITH old AS (SELECT coalesce(settings, '') AS settings FROM fault_detector WHERE id = 1) "
+        "UPDATE fault_detector SET last_tick_at = now(), settings = $3, "
+        "  last_audit_at = CASE WHEN last_audit_at IS NULL OR "
+        "    last_audit_at <= now() - make_interval(secs => $2::float8 * 0.9) "
+        "    THEN now() ELSE last_audit_at END "
+        "WHERE id = 1 AND (last_tick_at IS NULL OR "
+        "  last_tick_at <= now() - make_interval(secs => $1::float8 * 0.9 / 1000)) "
+        "RETURNING last_audit_at = now(), (SELECT settings FROM old)");
 
 /* A worker killed with -9 never deletes its heartbeat row: after an hour of silence it is
  * forgotten, which resolves its worker_heartbeat fault ("gone", not "back"). */
@@ -105,7 +113,9 @@ static struct db_stmt st_detect = DB_STMT(
         "       GROUP BY store_id, type) r "
         " WHERE total >= $6::int AND failing >= $4::float8 * total "
         /* payment_failure_rate: declined checkouts (their 402 is a stored idempotent answer)
-         * and captures that failed for good, against those plus successful captures */
+         * and captures that failed for good, against those plus successful captures — counted
+         * as orders confirmed (their OrderStatusChanged events), because a PaymentAuthorized
+         * event also completes, as a no-op, when its order was cancelled or compensated first */
         " UNION ALL "
         " SELECT 'payment_failure_rate', store_id, '', 'warning', "
         "        format('%s of %s payments failed in the last %s s (%s declined, ' || "
@@ -120,10 +130,14 @@ static struct db_stmt st_detect = DB_STMT(
         "               AND created_at > now() - make_interval(secs => $2::int) "
         "             GROUP BY store_id "
         "             UNION ALL "
-        "             SELECT store_id, 0, count(*) FILTER (WHERE status = 'dead'), "
-        "                    count(*) FILTER (WHERE status = 'done') "
-        "             FROM outbox_events WHERE type = 'PaymentAuthorized' "
-        "               AND status IN ('done', 'dead') "
+        "             SELECT store_id, 0, "
+        "                    count(*) FILTER (WHERE status = 'dead' "
+        "                                     AND type = 'PaymentAuthorized'), "
+        "                    count(*) FILTER (WHERE status = 'done' "
+        "                                     AND type = 'OrderStatusChanged' "
+        "                                     AND payload->>'to' = 'confirmed') "
+        "             FROM outbox_events WHERE status IN ('done', 'dead') "
+        "               AND type IN ('PaymentAuthorized', 'OrderStatusChanged') "
         "               AND done_at > now() - make_interval(secs => $2::int) "
         "             GROUP BY store_id) s "
         "       GROUP BY store_id) r "
@@ -235,13 +249,21 @@ static void log_change(const PGresult *r, int row)
 bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, struct err *e)
 {
 	char lag[16], window[16], heartbeat[16], error_rate[16], payment[16], samples[16],
-	        stuck[16], interval[16], audit_interval[16];
+	        stuck[16], interval[16], audit_interval[16], tx_timeout[16], settings[200];
 	bool audit = false;
 	PGresult *r;
 
 	*led = false;
 	snprintf(interval, sizeof(interval), "%d", lim->interval_ms);
 	snprintf(audit_interval, sizeof(audit_interval), "%d", lim->audit_interval_s);
+	snprintf(tx_timeout, sizeof(tx_timeout), "%d",
+	         lim->interval_ms * 2 > 1000 ? lim->interval_ms * 2 : 1000);
+	snprintf(settings, sizeof(settings),
+	         "lag=%d window=%d heartbeat=%d error_rate=%d payment_failure=%d min_samples=%d "
+	         "stuck_order=%d interval_ms=%d audit_s=%d",
+	         lim->lag_s, lim->window_s, lim->heartbeat_s, lim->error_rate_pct,
+	         lim->payment_failure_pct, lim->min_samples, lim->stuck_order_s, lim->interval_ms,
+	         lim->audit_interval_s);
 	snprintf(lag, sizeof(lag), "%d", lim->lag_s);
 	snprintf(window, sizeof(window), "%d", lim->window_s);
 	snprintf(heartbeat, sizeof(heartbeat), "%d", lim->heartbeat_s);
@@ -252,15 +274,22 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 
 	if (!db_begin(c, NULL, true, e))
 		return false;
-	if ((r = db_exec(c, &st_lead, 0, NULL, e)) == NULL)
+	if ((r = db_exec(c, &st_lead, DB_PARAMS(tx_timeout), e)) == NULL)
 		goto fail;
 	*led = db_get_bool(r, 0, 0);
 	PQclear(r);
 	if (*led) {
-		if ((r = db_exec(c, &st_due, DB_PARAMS(interval, audit_interval), e)) == NULL)
+		if ((r = db_exec(c, &st_due, DB_PARAMS(interval, audit_interval, settings), e)) ==
+		    NULL)
 			goto fail;
 		*led = PQntuples(r) == 1;
 		audit = *led && db_get_bool(r, 0, 0);
+		if (*led && db_get(r, 0, 1)[0] != '\0' && strcmp(db_get(r, 0, 1), settings) != 0)
+			log_warn(
+			        "fault detector settings differ between workers (last tick: %s; "
+			        "this worker: %s): faults may open under one and resolve under the "
+			        "other; give every worker the same TERMINUS_FAULT_* values",
+			        db_get(r, 0, 1), settings);
 		PQclear(r);
 	}
 	if (!*led) {

@@ -12,8 +12,7 @@
 #include "procs.h"
 #include "banned.h"
 
-#define CHECKOUTS                5
-#define WORKER_METRICS_PORT_BASE 39400
+#define CHECKOUTS 5
 
 /* The value of the sample line that starts with exactly `series ` ("name{labels}"); 0 when the
  * series is absent (a counter that never moved). */
@@ -129,8 +128,7 @@ static void test_api_and_worker_metrics_follow_a_scenario(void **state)
 #undef DELTA
 
 	/* A worker finishes them; its own endpoint counts exactly those events. */
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d",
-	         WORKER_METRICS_PORT_BASE + (int)(getpid() % 500));
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", p_free_port());
 	snprintf(env_listen, sizeof(env_listen), "TERMINUS_METRICS_LISTEN=%s", listen);
 	snprintf(wurl, sizeof(wurl), "http://%s", listen);
 	o.env = env;

@@ -7,6 +7,7 @@
  * nothing else. Waits are polls with a deadline: short sleeps between two looks at a condition,
  * never a sleep standing in for the condition.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -264,6 +267,25 @@ const char *p_worker_describe(const struct p_worker *w)
 	else
 		snprintf(buf, sizeof(buf), "status 0x%x", w->wstatus);
 	return buf;
+}
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (the kernel chose it). */
+int p_free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	H_CHECK(fd >= 0, "socket failed");
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	H_CHECK(port > 0, "no free port");
+	return port;
 }
 
 /* ---- logs ------------------------------------------------------------------------------------ */

@@ -59,6 +59,9 @@ const char *p_worker_describe(const struct p_worker *w);
 /* SIGKILLs and reaps every worker this process started that still runs (teardown). */
 void p_stop_all(void);
 
+/* A TCP port on 127.0.0.1 the kernel just handed out and took back: free, barring a race. */
+int p_free_port(void);
+
 /* ---- logs ------------------------------------------------------------------------------------ */
 
 /* The whole file (NUL-terminated; caller frees), or NULL when it cannot be read. */
