@@ -3,7 +3,8 @@
 # `make run` system (see docs/runbooks/<RULE>.md for what to watch while it happens).
 #
 #   outbox_lag            on: chaos.worker_slow at 100 % + a bounded background burst of
-#                             checkouts (FAULT_LAG_ORDERS, 240); off: flag off (the backlog drains)
+#                             checkouts (FAULT_LAG_ORDERS, 480, FAULT_LAG_PARALLEL, 16 at a time);
+#                             off: stop the burst, flag off (the backlog drains)
 #   dead_events           on: chaos.payment_capture_fail at 100 % + 3 checkouts (they die after
 #                             TERMINUS_MAX_ATTEMPTS); off: flag off, retry the store's dead events
 #   error_rate            on: chaos.payment_capture_fail at 100 % + 12 checkouts (more when the
@@ -192,9 +193,11 @@ case "$rule/$action" in
 outbox_lag/on)
 	# chaos.worker_slow stalls 500 ms per event: a worker thread handles two events a second,
 	# and every checkout makes about four (its status changes and its capture).
+	# Two workers of four threads drain about 16 events a second: the burst has to fill faster
+	# than that for long enough (8 at a time only just kept up: the oldest event peaked at 35 s).
 	flag chaos.worker_slow true
-	background_checkouts "${FAULT_LAG_ORDERS:-240}" 8
-	say "${FAULT_LAG_ORDERS:-240} checkouts are on their way; the backlog grows faster than the slowed workers drain it, and the fault opens once the oldest due event has waited ${TERMINUS_FAULT_LAG_S:-30} s"
+	background_checkouts "${FAULT_LAG_ORDERS:-480}" "${FAULT_LAG_PARALLEL:-16}"
+	say "${FAULT_LAG_ORDERS:-480} checkouts are on their way; the backlog grows faster than the slowed workers drain it, and the fault opens once the oldest due event has waited ${TERMINUS_FAULT_LAG_S:-30} s"
 	;;
 outbox_lag/off)
 	if [ -s "$state/fault-load.pid" ]; then
@@ -238,7 +241,18 @@ error_rate/off)
 	say "the next retries succeed; the fault resolves once failing events are under the threshold"
 	;;
 payment_failure_rate/on)
-	checkouts 12 tok_decline
+	# Successful captures within the window count against the declined share: outnumber them.
+	done=$(sql "SELECT count(*) FROM outbox_events e JOIN stores s ON s.id = e.store_id
+	            WHERE s.slug = '$STORE' AND e.type = 'PaymentAuthorized' AND e.status = 'done'
+	              AND e.done_at > now() - make_interval(secs => ${TERMINUS_FAULT_WINDOW_S:-300})")
+	pct=${TERMINUS_FAULT_PAYMENT_FAILURE_RATE:-30}
+	n=$((done * pct / (100 - pct) + 2))
+	n=$((n > 12 ? n : 12))
+	if [ "$n" -gt 100 ]; then
+		say "$done captures of $STORE succeeded in the window: 100 declines will not outnumber them; wait for the window to pass, or use another STORE"
+		n=100
+	fi
+	checkouts "$n" tok_decline
 	;;
 payment_failure_rate/off)
 	for i in $(seq 10); do
@@ -280,7 +294,7 @@ stuck_lease/off | worker_heartbeat/off)
 worker_heartbeat/on)
 	freeze
 	start_standin
-	say "the stand-in's detector opens worker_heartbeat after TERMINUS_FAULT_HEARTBEAT_S (15 s)"
+	say "the running worker's detector opens worker_heartbeat after TERMINUS_FAULT_HEARTBEAT_S (15 s)"
 	;;
 invariant/on | invariant/off)
 	check=${3:-all}
