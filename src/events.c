@@ -284,12 +284,11 @@ static void chaos_stall(const struct events_env *env, struct db_conn *c,
 			err_release(&e);
 			break;
 		}
-		slow_events += slow;
+		if (slow) {
+			log_info("chaos.worker_slow: stalling 500 ms before event %s", evs[i].id);
+			slow_events++;
+		}
 	}
-	if (slow_events == 0)
-		return;
-	log_info("chaos.worker_slow: stalling %d ms before %d events (from %s)", 500 * slow_events,
-	         n, evs[0].id);
 	for (int slice = 0; slice < 10 * slow_events; slice++) {
 		struct timespec ts = {0, 50 * 1000000L};
 
