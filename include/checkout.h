@@ -32,6 +32,21 @@ struct checkout_input {
 	const char *traceparent; /* may be NULL */
 };
 
+/*
+ * The database's ceiling for this work (make bench): a pgbench script that runs, per
+ * transaction, the statements of one asynchronous checkout as checkout_execute() sends them —
+ * the same strings, $n replaced by pgbench variables — in the same two transactions (the
+ * idempotency claim, then the checkout with the stored answer). Not replayed: the HTTP and JSON
+ * work, the read-back of the order for the answer (its body here is a constant), and the
+ * pipelining of BEGIN with the scope. Each transaction first takes the next prepared row of
+ * pgbench_checkout, which checkout_pgbench_setup() writes: one more round trip than the API
+ * makes, so the ceiling is, if anything, low.
+ */
+#include <stdio.h>
+void checkout_pgbench_script(FILE *out);
+/* SQL (for psql -v store=SLUG) that fills pgbench_checkout from the store's pending orders. */
+void checkout_pgbench_setup(FILE *out);
+
 /* True with an answer to send (stored or replayed); false with e for answers that are not
  * stored (404, 409 in use, 422, 5xx). */
 bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_input *in,

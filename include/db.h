@@ -68,6 +68,9 @@ void db_rollback(struct db_conn *c);
  * or NULL with e set. */
 PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char *const *params,
                   struct err *e) MUST_CHECK;
+/* The statement db_begin() pipelines after BEGIN ($1 store id, $2 "on" for every store): for
+ * tools that replay a transaction's SQL (terminus-api pgbench-script). */
+const struct db_stmt *db_scope_stmt(void);
 #define DB_PARAMS(...)                                                                             \
 	(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),                            \
 	        ((const char *const[]){__VA_ARGS__})

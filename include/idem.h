@@ -61,6 +61,11 @@ bool idem_start(struct db_conn *c, const char *store_id, const char *key, const 
 bool idem_begin(struct db_conn *c, const char *store_id, const char *key, const char *fingerprint,
                 struct idem_result *out, struct err *e) MUST_CHECK;
 /* Inside the transaction that carries the request's effects (or alone, autocommit). */
+/* The statements of idem_start()'s claim and of idem_complete(), for tools that replay a
+ * checkout's SQL (terminus-api pgbench-script). */
+struct db_stmt;
+const struct db_stmt *idem_claim_stmt(void);
+const struct db_stmt *idem_complete_stmt(void);
 bool idem_complete(struct db_conn *c, const char *store_id, const char *key, int status,
                    const char *body, struct err *e) MUST_CHECK;
 /* Frees the key after a failure that is not stored; best effort (a lapsed lease frees it too). */

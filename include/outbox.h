@@ -31,6 +31,9 @@ void outbox_event_release(struct outbox_event *ev);
 
 /* Inserts an event (inside the caller's transaction). With lease_owner set the event is born
  * claimed by that owner for OUTBOX_LEASE_S seconds. payload is borrowed. */
+/* outbox_insert()'s statement, for tools that replay a checkout's SQL. */
+struct db_stmt;
+const struct db_stmt *outbox_insert_stmt(void);
 bool outbox_insert(struct db_conn *c, const char *store_id, const char *type,
                    const char *aggregate_id, const json_t *payload, const char *lease_owner,
                    const char *traceparent, char id_out[37], struct err *e) MUST_CHECK;

@@ -399,3 +399,80 @@ release:
 		idem_release(c, in->store->id, in->idempotency_key);
 	return false;
 }
+
+/* ---- the checkout's SQL for pgbench (checkout.h) ------------------------------------------- */
+
+/* st's SQL with $k replaced by args[k - 1] (a pgbench :variable or an SQL literal). */
+static void pgbench_stmt(FILE *out, const struct db_stmt *st, int n, const char *const *args,
+                         const char *end)
+{
+	for (const char *p = st->sql; *p != '\0'; p++) {
+		if (*p == '$' && p[1] >= '1' && p[1] <= '9') {
+			int k = 0;
+
+			while (p[1] >= '0' && p[1] <= '9')
+				k = k * 10 + (*++p - '0');
+			if (k < 1 || k > n)
+				abort(); /* programmer error: a parameter without an argument */
+			fputs(args[k - 1], out);
+		} else {
+			fputc(*p, out);
+		}
+	}
+	fprintf(out, "%s\n", end);
+}
+
+#define PGB(out, st, end, ...)                                                                     \
+	pgbench_stmt((out), (st), (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)),   \
+	             (const char *const[]){__VA_ARGS__}, (end))
+
+void checkout_pgbench_script(FILE *out)
+{
+	char lease[16], ttl[16], outbox_lease[16];
+
+	snprintf(lease, sizeof(lease), "%d", IDEMPOTENCY_LEASE_S);
+	snprintf(ttl, sizeof(ttl), "%d", IDEMPOTENCY_TTL_HOURS);
+	snprintf(outbox_lease, sizeof(outbox_lease), "%d", OUTBOX_LEASE_S);
+	fprintf(out, "-- One asynchronous checkout as terminus-api sends it (terminus-api "
+	             "pgbench-script; see include/checkout.h).\n"
+	             "SELECT order_id, store_id, payment_id, event_id, idem_key, payload "
+	             "FROM pgbench_checkout WHERE n = (SELECT nextval('pgbench_checkout_seq')) \\gset\n");
+	/* 1. The idempotency claim commits on its own (idem_start, one implicit transaction). */
+	fprintf(out, "BEGIN;\n");
+	PGB(out, db_scope_stmt(), ";", ":store_id", "''");
+	PGB(out, idem_claim_stmt(), ";", ":store_id", ":idem_key", "'pgbench-fingerprint'", lease,
+	    ttl);
+	fprintf(out, "COMMIT;\n");
+	/* 2. The checkout transaction (checkout_tx, async). */
+	fprintf(out, "BEGIN;\n");
+	PGB(out, db_scope_stmt(), ";", ":store_id", "''");
+	PGB(out, &st_lock, " \\gset", ":order_id", ":store_id");
+	PGB(out, &st_authorize, ";", ":order_id", ":store_id", ":payment_id", ":total_cents",
+	    ":currency", "'tok_…'", ":idem_key", "'async'", "''");
+	PGB(out, outbox_insert_stmt(), ";", ":event_id", ":store_id", "'PaymentAuthorized'",
+	    ":order_id", ":payload", "''", outbox_lease, "''");
+	PGB(out, &st_take_stock, ";", ":order_id", ":store_id");
+	PGB(out, idem_complete_stmt(), ";", ":store_id", ":idem_key", "202",
+	    "'{\"status\":\"payment_authorized\"}'");
+	fprintf(out, "COMMIT;\n");
+}
+
+void checkout_pgbench_setup(FILE *out)
+{
+	fputs("-- pgbench_checkout: one row per pending order of the store :'store', with the ids a\n"
+	      "-- checkout of it needs (terminus-api pgbench-script setup).\n"
+	      "DROP TABLE IF EXISTS pgbench_checkout;\n"
+	      "DROP SEQUENCE IF EXISTS pgbench_checkout_seq;\n"
+	      "CREATE TABLE pgbench_checkout AS\n"
+	      "  SELECT row_number() OVER (ORDER BY o.seq) AS n, o.id AS order_id, o.store_id,\n"
+	      "         x.payment_id, gen_random_uuid() AS event_id, 'pgbench-' || o.id AS idem_key,\n"
+	      "         json_build_object('order_id', o.id, 'payment_id', x.payment_id,\n"
+	      "                           'amount_cents', o.total_cents)::text AS payload\n"
+	      "  FROM orders o JOIN stores s ON s.id = o.store_id,\n"
+	      "       LATERAL (SELECT gen_random_uuid() AS payment_id) x\n"
+	      "  WHERE s.slug = :'store' AND o.status = 'pending';\n"
+	      "ALTER TABLE pgbench_checkout ADD PRIMARY KEY (n);\n"
+	      "CREATE SEQUENCE pgbench_checkout_seq;\n"
+	      "SELECT count(*) AS pending_orders FROM pgbench_checkout;\n",
+	      out);
+}

@@ -376,6 +376,11 @@ static struct db_stmt st_scope =
         DB_STMT("db_scope", "SELECT set_config('terminus.store_id', $1, true), "
                             "set_config('terminus.all_stores', $2, true)");
 
+const struct db_stmt *db_scope_stmt(void)
+{
+	return &st_scope;
+}
+
 /*
  * One round trip for what would be two to four: in pipeline mode, send [BEGIN,] the scope
  * statement and [one statement], then a Sync. Without BEGIN the messages up to the Sync run as

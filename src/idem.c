@@ -83,6 +83,16 @@ static struct db_stmt st_complete = DB_STMT(
                          "response_body = $4, locked_until = NULL "
                          "WHERE store_id = $1 AND key = $2 AND status = 'in_flight'");
 
+const struct db_stmt *idem_claim_stmt(void)
+{
+	return &st_claim;
+}
+
+const struct db_stmt *idem_complete_stmt(void)
+{
+	return &st_complete;
+}
+
 static struct db_stmt st_release = DB_STMT(
         "idem_release",
         "DELETE FROM idempotency_keys WHERE store_id = $1 AND key = $2 AND status = 'in_flight'");

@@ -30,6 +30,11 @@ static struct db_stmt st_insert = DB_STMT(
         "        CASE WHEN $6 = '' THEN NULL ELSE now() + make_interval(secs => $7::int) END, "
         "        nullif($8, ''))");
 
+const struct db_stmt *outbox_insert_stmt(void)
+{
+	return &st_insert;
+}
+
 bool outbox_insert(struct db_conn *c, const char *store_id, const char *type,
                    const char *aggregate_id, const json_t *payload, const char *lease_owner,
                    const char *traceparent, char id_out[37], struct err *e)

@@ -3,6 +3,9 @@
  *   terminus-api migrate     apply pending migrations (advisory lock) and exit
  *   terminus-api seed-demo   idempotent demo stores and products
  *   terminus-api serve       the default: serve until SIGTERM/SIGINT, then drain and exit 0
+ *   terminus-api pgbench-script [setup]
+ *                            print the checkout's SQL as a pgbench script (make bench), or the
+ *                            SQL that prepares its table; needs no database or configuration
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <jansson.h>
 
 #include "app.h"
+#include "checkout.h"
 #include "config.h"
 #include "db.h"
 #include "flags.h"
@@ -27,7 +31,13 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: terminus-api [migrate|seed-demo|serve]\n\n");
+	fprintf(out, "usage: terminus-api [migrate|seed-demo|serve]\n"
+	             "       terminus-api pgbench-script [setup]\n"
+	             "           print one asynchronous checkout's SQL as a pgbench script (run it "
+	             "with\n"
+	             "           pgbench -M prepared -f FILE), or with setup the SQL that prepares "
+	             "its table\n"
+	             "           from a store's pending orders (psql -v store=SLUG -f FILE)\n\n");
 	config_usage(out);
 }
 
@@ -120,6 +130,17 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;
+	}
+	if (strcmp(cmd, "pgbench-script") == 0) {
+		if (argc > 2 && strcmp(argv[2], "setup") == 0)
+			checkout_pgbench_setup(stdout);
+		else if (argc == 2)
+			checkout_pgbench_script(stdout);
+		else {
+			usage(stderr);
+			return 2;
+		}
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	if (!config_load(&app.cfg, &e)) {
 		fprintf(stderr, "terminus-api: %s\n", e.message);
