@@ -31,6 +31,7 @@ CORE_SRC := $(wildcard src/*.c)
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/migrations_gen.o
 LIB      := $(BUILD)/libterminus.a
 BINS     := $(BIN)/terminus-api $(BIN)/terminus-worker
+.DEFAULT_GOAL := all
 # terminus-load (load generator, chaos runner, invariant checker) lives in load/ with its own
 # rules in load/load.mk, which adds to BINS.
 -include load/load.mk

@@ -90,7 +90,8 @@ static void log_emit(enum log_level level, json_t *fields, const char *fmt, va_l
 		json_object_update(line, fields);
 	json_decref(fields);
 
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	/* 10 significant digits: 31.449, not 31.449000000000002. */
+	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
 	json_decref(line);
 	if (text == NULL)
 		return;

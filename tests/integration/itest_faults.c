@@ -594,7 +594,7 @@ static void must_all_confirmed(const struct h_store *s, char (*orders)[H_ID_LEN]
 static void test_outbox_lag(void **state)
 {
 	struct h_store s;
-	struct fw w;
+	static struct fw w; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	struct p_load l = {0};
 	char pid[H_ID_LEN];
@@ -667,7 +667,7 @@ static bool dead_all(const json_t *f)
 static void test_dead_events(void **state)
 {
 	struct h_store s;
-	struct fw w;
+	static struct fw w; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	char pid[H_ID_LEN], orders[DEAD_ORDERS][H_ID_LEN];
 	long long n;
@@ -742,7 +742,7 @@ static void test_dead_events(void **state)
 static void test_error_rate(void **state)
 {
 	struct h_store s;
-	struct fw w;
+	static struct fw w; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	char pid[H_ID_LEN], orders[ERR_ORDERS][H_ID_LEN];
 	json_t *f, *g;
@@ -805,7 +805,7 @@ static bool pay_details_final(const json_t *f)
 static void test_payment_failure_rate(void **state)
 {
 	struct h_store s;
-	struct fw w;
+	static struct fw w; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	char pid[H_ID_LEN], ok[PAY_OK][H_ID_LEN], declined[H_ID_LEN];
 	json_t *f, *f2, *g;
@@ -858,7 +858,7 @@ static long long leases_of(const struct fw *w)
 static void test_stuck_lease_and_heartbeat(void **state)
 {
 	struct h_store s;
-	struct fw a, b;
+	static struct fw a, b; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	struct p_load l = {0};
 	char pid[H_ID_LEN];
@@ -980,7 +980,7 @@ static void plant_confirmed(const struct h_store *s, char order_id[H_ID_LEN])
 static void test_killed_worker_and_store_view(void **state)
 {
 	struct h_store x, y;
-	struct fw k, b;
+	static struct fw k, b; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	char ox[H_ID_LEN], oy[H_ID_LEN], path[128];
 	json_t *hb, *fx, *fy, *list, *f, *gx;
@@ -1162,7 +1162,7 @@ static void audit_case(const struct fw *w, const struct h_store *s, const char *
 static void test_invariant_audit(void **state)
 {
 	struct h_store s[5];
-	struct fw w;
+	static struct fw w; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	char p[5][H_ID_LEN], o[5][H_ID_LEN];
 	char stock_part[64];
@@ -1250,7 +1250,7 @@ static void test_invariant_audit(void **state)
 static void test_one_leader_per_tick(void **state)
 {
 	struct h_store s;
-	struct fw a, b;
+	static struct fw a, b; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	char order[H_ID_LEN], pid[H_ID_LEN];
 	double led_a, led_b, skip_a, skip_b, led0;

@@ -93,6 +93,7 @@ static char **worker_env(const struct p_worker_opts *o)
 	char **env = NULL;
 	size_t n = 0, cap = 0;
 	char buf[1024];
+	bool metrics_set = false;
 
 	for (char **e = environ; *e; e++) {
 		if (starts_with(*e, "TERMINUS_") && !starts_with(*e, "TERMINUS_TEST_"))
@@ -114,8 +115,15 @@ static char **worker_env(const struct p_worker_opts *o)
 		snprintf(buf, sizeof(buf), "TERMINUS_MAX_ATTEMPTS=%d", o->max_attempts);
 		env_add(&env, &n, &cap, buf);
 	}
-	for (const char *const *x = o->env; x && *x; x++)
+	for (const char *const *x = o->env; x && *x; x++) {
 		env_add(&env, &n, &cap, *x);
+		metrics_set = metrics_set || starts_with(*x, "TERMINUS_METRICS_LISTEN=");
+	}
+	/* Never the default port: a `make run` on this machine may be using it. */
+	if (!metrics_set) {
+		snprintf(buf, sizeof(buf), "TERMINUS_METRICS_LISTEN=127.0.0.1:%d", p_free_port());
+		env_add(&env, &n, &cap, buf);
+	}
 	return env;
 }
 
