@@ -74,6 +74,12 @@ const struct db_stmt *db_scope_stmt(void);
 #define DB_PARAMS(...)                                                                             \
 	(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),                            \
 	        ((const char *const[]){__VA_ARGS__})
+/* db_begin() and a first statement in one round trip (pipeline mode: BEGIN, the scope and the
+ * statement, then a Sync); the transaction stays open. The statement's result, or NULL with e
+ * set (the caller rolls back). */
+PGresult *db_begin_exec(struct db_conn *c, const char *store_id, bool all_stores,
+                        struct db_stmt *st, int nparams, const char *const *params,
+                        struct err *e) MUST_CHECK;
 /* One statement as its own transaction, scoped like db_begin, in one round trip (pipeline
  * mode: scope and statement up to one Sync form one implicit transaction). c must be idle. */
 PGresult *db_exec_once(struct db_conn *c, const char *store_id, bool all_stores, struct db_stmt *st,

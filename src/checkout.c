@@ -47,8 +47,17 @@ static struct db_stmt st_lock =
         DB_STMT("checkout_lock", "SELECT status, total_cents, currency, checkout_key "
                                  "FROM orders WHERE id = $1 AND store_id = $2 FOR UPDATE");
 
-static struct db_stmt st_authorize = DB_STMT(
-        "checkout_authorize",
+/*
+ * The checkout's effects in one statement (one round trip): the payment (p), the order's
+ * compare-and-set to payment_authorized (o) with its timeline row (t), and every line's stock
+ * (d, with its ledger rows m) — or, in f, the first line that cannot be served, in which case
+ * the caller rolls the whole transaction back. The stock rows are the hot rows of a flash sale,
+ * so they are the last locks the transaction takes before its commit; the UPDATE's condition
+ * is re-checked against the newest row version when it waited for a concurrent buyer (READ
+ * COMMITTED), so stock is never read-then-written.
+ */
+static struct db_stmt st_effects = DB_STMT(
+        "checkout_effects",
         "WITH p AS (INSERT INTO payments (id, order_id, store_id, status, amount_cents, currency, "
         "                                 token_hint) "
         "           VALUES ($3, $1, $2, 'authorized', $4, $5, $6) RETURNING id), "
@@ -57,16 +66,9 @@ static struct db_stmt st_authorize = DB_STMT(
         "      WHERE id = $1 AND store_id = $2 AND status = 'pending' RETURNING id), "
         "t AS (INSERT INTO order_events (order_id, store_id, from_status, to_status, reason, "
         "                                traceparent) "
-        "      SELECT id, $2, 'pending', 'payment_authorized', 'checkout', nullif($9, '') FROM o) "
-        "SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM p)");
-
-/* Takes every line's stock or reports the first line that cannot be served. The UPDATE's
- * condition is re-checked against the newest row version when it waited for a concurrent
- * buyer (READ COMMITTED), so stock is never read-then-written. */
-static struct db_stmt st_take_stock = DB_STMT(
-        "checkout_take_stock",
-        "WITH l AS (SELECT product_id, quantity, line_no FROM order_items "
-        "           WHERE order_id = $1 AND store_id = $2), "
+        "      SELECT id, $2, 'pending', 'payment_authorized', 'checkout', nullif($9, '') FROM o), "
+        "l AS (SELECT product_id, quantity, line_no FROM order_items "
+        "      WHERE order_id = $1 AND store_id = $2), "
         "d AS (UPDATE inventory i SET available = i.available - l.quantity FROM l "
         "      WHERE i.product_id = l.product_id AND i.store_id = $2 "
         "        AND i.available >= l.quantity "
@@ -117,9 +119,8 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	PGresult *r = NULL;
 	bool ok;
 
-	if (!db_begin(c, store_id, false, e))
-		return TX_ERROR;
-	r = db_exec(c, &st_lock, DB_PARAMS(in->order_id, store_id), e);
+	/* BEGIN, the store scope and the order's row lock: one round trip. */
+	r = db_begin_exec(c, store_id, false, &st_lock, DB_PARAMS(in->order_id, store_id), e);
 	if (r == NULL)
 		goto error;
 	if (PQntuples(r) == 0) {
@@ -159,15 +160,6 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, st->payment_id);
 	snprintf(amount, sizeof(amount), "%lld", st->amount);
-	r = db_exec(c, &st_authorize,
-	            DB_PARAMS(in->order_id, store_id, st->payment_id, amount, in->store->currency,
-	                      "tok_…", in->idempotency_key, st->async ? "async" : "sync",
-	                      in->traceparent != NULL ? in->traceparent : ""),
-	            e);
-	if (r == NULL)
-		goto error;
-	PQclear(r);
-	r = NULL;
 	st->payload = json_pack("{s:s, s:s, s:I}", "order_id", in->order_id, "payment_id",
 	                        st->payment_id, "amount_cents", (json_int_t)st->amount);
 	/* Sync: the event is born leased to this process, so no worker takes it while the
@@ -175,8 +167,11 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	if (!outbox_insert(c, store_id, EVENT_PAYMENT_AUTHORIZED, in->order_id, st->payload,
 	                   st->async ? NULL : app->instance, in->traceparent, st->event_id, e))
 		goto error;
-
-	r = db_exec(c, &st_take_stock, DB_PARAMS(in->order_id, store_id), e);
+	r = db_exec(c, &st_effects,
+	            DB_PARAMS(in->order_id, store_id, st->payment_id, amount, in->store->currency,
+	                      "tok_…", in->idempotency_key, st->async ? "async" : "sync",
+	                      in->traceparent != NULL ? in->traceparent : ""),
+	            e);
 	if (r == NULL)
 		goto error;
 	if (db_get_ll(r, 0, 0) != db_get_ll(r, 0, 1)) {
@@ -433,25 +428,25 @@ void checkout_pgbench_script(FILE *out)
 	snprintf(lease, sizeof(lease), "%d", IDEMPOTENCY_LEASE_S);
 	snprintf(ttl, sizeof(ttl), "%d", IDEMPOTENCY_TTL_HOURS);
 	snprintf(outbox_lease, sizeof(outbox_lease), "%d", OUTBOX_LEASE_S);
-	fprintf(out, "-- One asynchronous checkout as terminus-api sends it (terminus-api "
-	             "pgbench-script; see include/checkout.h).\n"
-	             "SELECT order_id, store_id, payment_id, event_id, idem_key, payload "
-	             "FROM pgbench_checkout WHERE n = (SELECT nextval('pgbench_checkout_seq')) \\gset\n");
+	fprintf(out,
+	        "-- One asynchronous checkout as terminus-api sends it (terminus-api "
+	        "pgbench-script; see include/checkout.h).\n"
+	        "SELECT order_id, store_id, payment_id, event_id, idem_key, payload "
+	        "FROM pgbench_checkout WHERE n = (SELECT nextval('pgbench_checkout_seq')) \\gset\n");
 	/* 1. The idempotency claim commits on its own (idem_start, one implicit transaction). */
 	fprintf(out, "BEGIN;\n");
-	PGB(out, db_scope_stmt(), ";", ":store_id", "''");
+	PGB(out, db_scope_stmt(), ";", ":store_id", "'off'");
 	PGB(out, idem_claim_stmt(), ";", ":store_id", ":idem_key", "'pgbench-fingerprint'", lease,
 	    ttl);
 	fprintf(out, "COMMIT;\n");
 	/* 2. The checkout transaction (checkout_tx, async). */
 	fprintf(out, "BEGIN;\n");
-	PGB(out, db_scope_stmt(), ";", ":store_id", "''");
+	PGB(out, db_scope_stmt(), ";", ":store_id", "'off'");
 	PGB(out, &st_lock, " \\gset", ":order_id", ":store_id");
-	PGB(out, &st_authorize, ";", ":order_id", ":store_id", ":payment_id", ":total_cents",
-	    ":currency", "'tok_…'", ":idem_key", "'async'", "''");
 	PGB(out, outbox_insert_stmt(), ";", ":event_id", ":store_id", "'PaymentAuthorized'",
 	    ":order_id", ":payload", "''", outbox_lease, "''");
-	PGB(out, &st_take_stock, ";", ":order_id", ":store_id");
+	PGB(out, &st_effects, ";", ":order_id", ":store_id", ":payment_id", ":total_cents",
+	    ":currency", "'tok_…'", ":idem_key", "'async'", "''");
 	PGB(out, idem_complete_stmt(), ";", ":store_id", ":idem_key", "202",
 	    "'{\"status\":\"payment_authorized\"}'");
 	fprintf(out, "COMMIT;\n");

@@ -459,6 +459,12 @@ bool db_begin(struct db_conn *c, const char *store_id, bool all_stores, struct e
 	return true;
 }
 
+PGresult *db_begin_exec(struct db_conn *c, const char *store_id, bool all_stores,
+                        struct db_stmt *st, int nparams, const char *const *params, struct err *e)
+{
+	return pipeline(c, true, store_id, all_stores, st, nparams, params, e);
+}
+
 PGresult *db_exec_once(struct db_conn *c, const char *store_id, bool all_stores, struct db_stmt *st,
                        int nparams, const char *const *params, struct err *e)
 {
