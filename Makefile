@@ -44,7 +44,7 @@ IT_LIB   := $(patsubst tests/integration/%.c,$(BUILD)/obj/tests/%.o,$(filter-out
 
 .SECONDARY:
 
-.PHONY: all binaries deps run test sanitize format format-check clean tests
+.PHONY: all binaries deps run test sanitize format format-check clean tests bench
 # pkg-config flags are read when make starts, so the build runs in a second make, after deps
 # has installed what was missing.
 all: deps
@@ -110,6 +110,11 @@ sanitize: deps
 
 run: all
 	scripts/run.sh
+
+# The checkout's throughput — pgbench ceiling, API sync and async, worker drain — with ratios, on
+# a private cluster; writes bench/results/<date>.json (docs/benchmarks.md).
+bench: all
+	bench/run.sh $(BIN)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -6,7 +6,8 @@
 # NOOP=1: events whose orders do not exist (the handler reads, finds nothing, completes): the
 # queue machinery's own cost, without the capture's work.
 # Prints events, processes, seconds, events/s; checks that every event is done and every order
-# confirmed with one captured payment.
+# confirmed with one captured payment. make bench (bench/run.sh) runs it with 1 and 2 processes.
+# The workers it starts are stopped when it exits, however it exits (Ctrl-C, a failure).
 set -euo pipefail
 command -v bc >/dev/null || { echo "bench/drain.sh needs bc: apt-get install -y bc" >&2; exit 1; }
 db=$1 bindir=$2 n=${3:-10000} procs=${4:-1} threads=${5:-4}
@@ -44,8 +45,17 @@ ANALYZE outbox_events; ANALYZE orders; ANALYZE payments;
 SQL
 
 logs=$(mktemp -d)
-start=$(date +%s.%N)
 pids=()
+stop_workers() {
+	local pid
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	pids=()
+}
+trap 'stop_workers; rm -rf "$logs"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+start=$(date +%s.%N)
 for p in $(seq 1 "$procs"); do
 	TERMINUS_DATABASE_URL=$db TERMINUS_WORKER_CONCURRENCY=$threads TERMINUS_LOG_LEVEL=warn \
 		"$bindir/terminus-worker" 2>"$logs/w$p.log" &
@@ -53,16 +63,21 @@ for p in $(seq 1 "$procs"); do
 done
 sid="(SELECT id FROM stores WHERE slug = '$slug')"
 # An index-backed probe (outbox_pending_store), cheap enough not to compete with the workers.
+# Bounded (DRAIN_TIMEOUT_S, 300): a worker that dies or hangs fails the run instead of stalling it.
+deadline=$((SECONDS + ${DRAIN_TIMEOUT_S:-300}))
 while [ "$(psql -c "SELECT EXISTS (SELECT 1 FROM outbox_events WHERE store_id = $sid AND status = 'pending')")" = t ]; do
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		echo "drain.sh: events still pending after ${DRAIN_TIMEOUT_S:-300} s; worker logs:" >&2
+		tail -n 20 "$logs"/*.log >&2 || true
+		exit 1
+	fi
 	sleep 0.05
 done
 end=$(date +%s.%N)
-kill -TERM "${pids[@]}"
-wait "${pids[@]}"
+stop_workers
 secs=$(echo "$end - $start" | bc -l)
 printf 'events %d  processes %d x %d threads  seconds %.2f  events/s %.0f\n' "$n" "$procs" "$threads" "$secs" "$(echo "$n / $secs" | bc -l)"
 psql -c "SELECT 'check: done ' || count(*) FILTER (WHERE e.status = 'done') || ' of ' || count(*)
          || ', confirmed ' || (SELECT count(*) FROM orders WHERE store_id = $sid AND status = 'confirmed')
          || ', captured ' || (SELECT count(*) FROM payments WHERE store_id = $sid AND status = 'captured')
          FROM outbox_events e WHERE e.store_id = $sid"
-rm -rf "$logs"

@@ -1,7 +1,8 @@
 /*
  * main.c — terminus-load: the command line.
  *
- *   terminus-load SCENARIO [options]   mixed, flash-sale, retry-storm, noisy-tenant, chaos
+ *   terminus-load SCENARIO [options]   mixed, flash-sale, retry-storm, noisy-tenant, chaos,
+ *                                      checkout (closed loop, for make bench)
  *   terminus-load check --db URL       the invariant checker alone
  *
  * Every option has a default that suits a quick run against `make run`; docs/load.md explains
@@ -32,6 +33,7 @@ static const struct {
         {"retry-storm", SC_RETRY_STORM},
         {"noisy-tenant", SC_NOISY_TENANT},
         {"chaos", SC_CHAOS},
+        {"checkout", SC_CHECKOUT},
 };
 
 static void usage(FILE *out)
@@ -49,6 +51,15 @@ static void usage(FILE *out)
 	        "                 latency and confirmation lag per store\n"
 	        "  chaos          mixed while workers are SIGKILLed, an API is killed and restarted\n"
 	        "                 and PostgreSQL is stopped -m immediate and started again\n"
+	        "  checkout       the ceiling of checkouts (make bench): --orders pending orders\n"
+	        "                 are made up front in SQL (and the workers left to finish their\n"
+	        "                 creation events), then --concurrency clients (16) each\n"
+	        "                 check out the next one, with a fresh Idempotency-Key, as soon as\n"
+	        "                 their last one was answered, until every order was checked out\n"
+	        "                 (--duration caps it: 60s). CLOSED loop on purpose: it measures the\n"
+	        "                 throughput the API sustains, and the latency it reports is the\n"
+	        "                 service time at that concurrency; for the latency users see at a\n"
+	        "                 given rate use mixed (open loop). --path async (default) or sync.\n"
 	        "\n"
 	        "target:\n"
 	        "  --api URL            an API to load (repeatable; default http://127.0.0.1:8080)\n"
@@ -63,6 +74,9 @@ static void usage(FILE *out)
 	        "  --stores N           stores the run creates (scenario default)\n"
 	        "  --products N         products per store\n"
 	        "  --stock N            units per product (flash-sale: the units on sale, 100)\n"
+	        "  --orders N           checkout: pending orders to make and check out (2000)\n"
+	        "  --prepare-only       checkout: make the stores and pending orders, check out\n"
+	        "                       nothing (e.g. for pgbench; the slugs are in --json)\n"
 	        "  --path P             checkout path of the stores: async, sync, both\n"
 	        "  --timeout D          per request (10s)\n"
 	        "  --storm-timeout D    retry-storm: median timeout of first attempts (5ms)\n"
@@ -125,6 +139,8 @@ enum {
 	O_API_DOWN,
 	O_PG_RESTARTS,
 	O_PG_DOWN,
+	O_ORDERS,
+	O_PREPARE_ONLY,
 	O_HELP,
 };
 
@@ -162,6 +178,8 @@ static const struct option long_opts[] = {
         {"api-down", required_argument, NULL, O_API_DOWN},
         {"pg-restarts", required_argument, NULL, O_PG_RESTARTS},
         {"pg-down", required_argument, NULL, O_PG_DOWN},
+        {"orders", required_argument, NULL, O_ORDERS},
+        {"prepare-only", no_argument, NULL, O_PREPARE_ONLY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -332,6 +350,12 @@ static bool parse(int argc, char **argv, struct cli *c)
 		case O_PG_DOWN:
 			ok = set_dur(name, optarg, &o->pg_down_s);
 			break;
+		case O_ORDERS:
+			ok = parse_int(optarg, 1, 10000000LL, &o->orders) || bad(name, optarg);
+			break;
+		case O_PREPARE_ONLY:
+			o->prepare_only = true;
+			break;
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -448,6 +472,11 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 		        "terminus-load chaos: --pg-dir DIR (a cluster made by scripts/pg.sh) "
 		        "is needed to restart PostgreSQL (or --pg-restarts 0)\n");
+		goto out;
+	}
+	if (c.o.scenario == SC_CHECKOUT && !c.o.db) {
+		fprintf(stderr, "terminus-load checkout: --db URL (or TERMINUS_DATABASE_URL) is "
+		                "needed: the pending orders are made in SQL\n");
 		goto out;
 	}
 	if (c.o.scenario == SC_CHAOS && c.o.spawn_workers == 0 && c.o.kill_interval_s > 0)

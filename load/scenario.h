@@ -9,6 +9,11 @@
  * moment the previous answer came in (or a retry's backoff ended). Latency is measured from the
  * scheduled moment, so time spent waiting behind a slow system — or behind the concurrency cap —
  * is counted, not omitted.
+ *
+ * The exception is `checkout`, a closed-loop measurement of the ceiling: N pending orders are
+ * made up front in SQL, then --concurrency clients each check out the next one as soon as their
+ * previous checkout was answered. Its throughput is what the API sustains; its latency is the
+ * service time at that concurrency, not what a user arriving at a given rate would see.
  */
 #ifndef TERMINUS_LOAD_SCENARIO_H
 #define TERMINUS_LOAD_SCENARIO_H
@@ -25,6 +30,8 @@ enum scenario {
 	SC_RETRY_STORM,
 	SC_NOISY_TENANT,
 	SC_CHAOS,
+	SC_CHECKOUT, /* closed loop: check out pre-made pending orders as fast as they are answered
+	              */
 };
 
 struct load_opts {
@@ -57,6 +64,9 @@ struct load_opts {
 	int spawn_workers;
 	const char *log_dir;
 	int retry_base_ms;
+	/* checkout */
+	long long orders;  /* pending orders made up front (in SQL), each checked out once */
+	bool prepare_only; /* make the stores and orders, report them, check out nothing */
 	/* chaos */
 	const char *pg_dir;
 	double kill_interval_s;

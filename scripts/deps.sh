@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev uuid-dev
       libcmocka-dev libssl-dev libcurl4-openssl-dev postgresql-15 postgresql-contrib
-      clang-format curl ca-certificates procps prometheus)
+      clang-format curl ca-certificates procps prometheus bc jq)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
