@@ -347,7 +347,7 @@ static void *housekeeper_main(void *arg)
 
 /* ---- fault detection ------------------------------------------------------------------------- */
 
-/* Every worker ticks; the advisory lock inside faults_tick() lets one of them lead each tick. */
+/* Every worker ticks; faults_tick() lets one of them lead, once per interval across workers. */
 static void *detector_main(void *arg)
 {
 	struct worker *w = arg;
