@@ -26,6 +26,7 @@ struct config {
 	int retry_base_ms;
 	int max_attempts;
 	int http_threads;
+	int queue_target_ms;
 	int db_pool_size;
 	char metrics_host[64];
 	int metrics_port;

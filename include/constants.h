@@ -12,6 +12,8 @@
 #define HTTP_CONNECTION_LIMIT     1024
 #define HTTP_LISTEN_BACKLOG       1024
 #define HTTP_SHUTDOWN_GRACE_MS    10000 /* SIGTERM: wait this long for in-flight requests */
+#define HTTP_IO_THREADS           2     /* libmicrohttpd threads: read requests, write answers */
+#define HTTP_QUEUE_MAX_PER_THREAD 64    /* queued requests per handler thread before 503 */
 #define REQUEST_ID_MAX            64
 
 /* Lists */

@@ -52,7 +52,10 @@ static const struct config_var config_vars[] = {
         {"TERMINUS_MAX_ATTEMPTS", VAR_INT, "8", 1, 100, NUM(max_attempts),
          "attempts before an event is dead"},
         {"TERMINUS_HTTP_THREADS", VAR_INT, "8", 1, 256, NUM(http_threads),
-         "libmicrohttpd thread pool size"},
+         "request handler threads (libmicrohttpd's own threads only read and write)"},
+        {"TERMINUS_QUEUE_TARGET_MS", VAR_INT, "500", 1, 60000, NUM(queue_target_ms),
+         "a request that waited longer than this for a handler thread is answered 503 "
+         "overloaded with Retry-After (load shedding)"},
         {"TERMINUS_DB_POOL_SIZE", VAR_INT, "8", 1, 256, NUM(db_pool_size),
          "database connections shared by the request threads"},
         {"TERMINUS_METRICS_LISTEN", VAR_ADDRESS, "127.0.0.1:9464", 0, 0,

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +27,25 @@
 #include <uuid/uuid.h>
 
 #include "app.h"
+#include "clock.h"
 #include "constants.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "banned.h"
 
-struct http_server {
-	struct MHD_Daemon *daemon;
-	struct app *app;
-	atomic_int in_flight;
-};
+/*
+ * Admission control. libmicrohttpd's threads only read requests and write answers; handlers
+ * run on the server's own handler threads (TERMINUS_HTTP_THREADS), fed by one FIFO queue. A
+ * complete request is queued and its connection suspended; a handler thread takes it, runs it,
+ * and resumes the connection, whose answer MHD then sends. Because every request is read as
+ * soon as it arrives, the server knows how long each one waits — and one that has waited longer
+ * than TERMINUS_QUEUE_TARGET_MS when a handler thread gets to it, or that arrives to a queue
+ * already HTTP_QUEUE_MAX_PER_THREAD deep per thread, is answered 503 overloaded with
+ * Retry-After at once. Under overload, latency stays near the target instead of growing with a
+ * queue nobody sees, and when the surge ends there is no backlog to work off.
+ */
+enum ctx_state { CTX_RECEIVING, CTX_QUEUED, CTX_READY };
 
 struct req_ctx {
 	struct request req;
@@ -44,6 +53,24 @@ struct req_ctx {
 	size_t cap;
 	bool too_large;
 	struct timespec start;
+	enum ctx_state state;
+	long long queued_ms;  /* when it joined the queue (clock_ms) */
+	struct req_ctx *next; /* in the queue */
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct app *app;
+	atomic_int in_flight;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct req_ctx *head, *tail; /* the queue, guarded by lock */
+	int queued;
+	bool stopping;
+	pthread_t *handlers;
+	int nhandlers;
+	int target_ms;
 };
 
 const char *req_header(struct request *req, const char *name)
@@ -274,6 +301,80 @@ static bool check_framing(struct req_ctx *ctx)
 	return true;
 }
 
+static void shed(struct request *req, int waited_ms)
+{
+	struct err e = ERR_INIT;
+
+	err_set(&e, 503, "overloaded",
+	        "the service is at capacity (this request would have waited %d ms); retry shortly",
+	        waited_ms);
+	e.retry_after = 1;
+	reply_error(req, &e);
+	err_release(&e);
+}
+
+/* Queues a complete request for the handler threads and suspends its connection; false (with
+ * the 503 already set) when the queue is full. Called on MHD's thread. */
+static bool admit(struct http_server *s, struct req_ctx *ctx)
+{
+	bool full;
+
+	pthread_mutex_lock(&s->lock);
+	full = s->stopping || s->queued >= s->nhandlers * HTTP_QUEUE_MAX_PER_THREAD;
+	if (!full) {
+		ctx->state = CTX_QUEUED;
+		ctx->queued_ms = clock_ms();
+		ctx->next = NULL;
+		if (s->tail != NULL)
+			s->tail->next = ctx;
+		else
+			s->head = ctx;
+		s->tail = ctx;
+		s->queued++;
+		/* Suspended before a handler thread can resume it: under the lock it takes. */
+		MHD_suspend_connection(ctx->req.conn);
+		pthread_cond_signal(&s->work);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (full)
+		shed(&ctx->req, 0);
+	return !full;
+}
+
+static void *handler_main(void *arg)
+{
+	struct http_server *s = arg;
+
+	for (;;) {
+		struct req_ctx *ctx;
+		long long waited;
+
+		pthread_mutex_lock(&s->lock);
+		while (s->head == NULL && !s->stopping)
+			pthread_cond_wait(&s->work, &s->lock);
+		if (s->head == NULL) {
+			pthread_mutex_unlock(&s->lock);
+			return NULL;
+		}
+		ctx = s->head;
+		s->head = ctx->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		s->queued--;
+		pthread_mutex_unlock(&s->lock);
+
+		waited = clock_ms() - ctx->queued_ms;
+		if (waited > s->target_ms)
+			shed(&ctx->req, (int)waited); /* its client has waited long enough */
+		else
+			api_dispatch(&ctx->req);
+		pthread_mutex_lock(&s->lock);
+		ctx->state = CTX_READY;
+		MHD_resume_connection(ctx->req.conn);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -282,6 +383,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct req_ctx *ctx = *con_cls;
 
 	(void)version;
+	if (ctx != NULL && ctx->state == CTX_READY)
+		return queue(ctx); /* resumed: the handler thread's answer */
+	if (ctx != NULL && ctx->state == CTX_QUEUED)
+		return MHD_YES; /* not ours to answer yet */
 	if (ctx == NULL) {
 		const char *rid;
 
@@ -344,8 +449,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	           !is_json_content_type(req_header(&ctx->req, "Content-Type"))) {
 		refuse(&ctx->req, 415, "unsupported_media_type",
 		       "request bodies must be Content-Type: application/json");
-	} else {
-		api_dispatch(&ctx->req);
+	} else if (admit(s, ctx)) {
+		return MHD_YES; /* suspended: a handler thread answers and resumes it */
 	}
 	return queue(ctx);
 }
@@ -405,6 +510,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("libmicrohttpd: %s", msg);
 }
 
+/* Lets the handler threads finish what is queued, then joins them. */
+static void stop_handlers(struct http_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < s->nhandlers; i++)
+		pthread_join(s->handlers[i], NULL);
+	free(s->handlers);
+	s->handlers = NULL;
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->lock);
+}
+
 struct http_server *http_server_start(struct app *app, struct err *e)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
@@ -427,12 +547,23 @@ struct http_server *http_server_start(struct app *app, struct err *e)
 		free(s);
 		return NULL;
 	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	s->target_ms = app->cfg.queue_target_ms;
+	s->nhandlers = app->cfg.http_threads;
+	s->handlers = calloc((size_t)s->nhandlers, sizeof(*s->handlers));
+	if (s->handlers == NULL)
+		abort();
+	for (int i = 0; i < s->nhandlers; i++) {
+		if (pthread_create(&s->handlers[i], NULL, handler_main, s) != 0)
+			abort();
+	}
 	s->daemon = MHD_start_daemon(
 	        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-	                (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	                MHD_ALLOW_SUSPEND_RESUME | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 	        (uint16_t)app->cfg.listen_port, NULL, NULL, on_request, s,
 	        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg.http_threads,
+	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_IO_THREADS,
 	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
 	        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
@@ -443,6 +574,7 @@ struct http_server *http_server_start(struct app *app, struct err *e)
 	if (s->daemon == NULL) {
 		err_set(e, 0, "listen", "cannot listen on %s:%d", app->cfg.listen_host,
 		        app->cfg.listen_port);
+		stop_handlers(s);
 		free(s);
 		return NULL;
 	}
@@ -464,6 +596,7 @@ void http_server_stop(struct http_server *s)
 	}
 	if (atomic_load(&s->in_flight) > 0)
 		log_warn("stopping with %d requests still in flight", atomic_load(&s->in_flight));
+	stop_handlers(s); /* answers (and resumes) whatever is still queued */
 	MHD_stop_daemon(s->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
