@@ -25,6 +25,10 @@ bindir=$(cd "$1" 2>/dev/null && pwd) || {
 cd "$root"
 
 READY_TIMEOUT_S=${TERMINUS_TEST_READY_TIMEOUT_S:-30} # sanitizer builds start slowly
+# The suites test correctness under concurrency, not load shedding (itest_overload does, with
+# its own API): a flash sale or a retry storm on a slow sanitizer build must not be shed. The
+# suite's API and the ones terminus-load starts inherit this.
+export TERMINUS_QUEUE_TARGET_MS=${TERMINUS_QUEUE_TARGET_MS:-10000}
 SUITE_TIMEOUT_S=${TERMINUS_TEST_SUITE_TIMEOUT_S:-180}
 STOP_TIMEOUT_S=15
 

@@ -172,9 +172,20 @@ static void test_other_process_within_a_second(void **state)
 		        round, dt);
 		if (dt > worst)
 			worst = dt;
-		/* The checkout of the other process follows what it now reports. */
-		H_CHECK(checkout_via(reader, &s, pid, path) == (on ? 202 : 200),
-		        "round %d: other process's checkout took the %s path", round, path);
+		/* The checkout of the other process follows too. GET …/flags reads the database,
+		 * checkout the process's cache, which the NOTIFY refreshes a moment later: within
+		 * the same limit. */
+		{
+			double until = h_now() + PROPAGATION_LIMIT_S;
+			long st;
+
+			while ((st = checkout_via(reader, &s, pid, path)) != (on ? 202 : 200) &&
+			       h_now() < until)
+				h_sleep_ms(20);
+			H_CHECK(st == (on ? 202 : 200),
+			        "round %d: other process's checkout took the %s path after %.1f s",
+			        round, path, PROPAGATION_LIMIT_S);
+		}
 	}
 	print_message("worst propagation: %.3f s\n", worst);
 
