@@ -24,6 +24,7 @@ static void api_gauges(struct metrics_text *t, void *arg)
 {
 	struct request *req = arg;
 	struct err e = ERR_INIT;
+	struct db_conn *c;
 	int in_use = 0, size = 0;
 
 	db_pool_stats(req->app->pool, &in_use, &size);
@@ -32,8 +33,10 @@ static void api_gauges(struct metrics_text *t, void *arg)
 	              in_use);
 	metrics_gauge(t, "terminus_db_pool_connections",
 	              "Database connections of the request pool, by state", "state", "size", size);
-	outbox_metrics(api_db(req, &e), t);
-	faults_metrics(api_db(req, &e), t);
+	/* One connection (or one failed wait for it) serves both sets of gauges. */
+	c = api_db(req, &e);
+	outbox_metrics(c, t);
+	faults_metrics(c, t);
 	err_release(&e);
 }
 

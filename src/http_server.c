@@ -301,14 +301,19 @@ static bool check_framing(struct req_ctx *ctx)
 	return true;
 }
 
+/* 503 overloaded with Retry-After: the request was not run. waited_ms < 0: the queue was full. */
 static void shed(struct request *req, int waited_ms)
 {
 	struct err e = ERR_INIT;
 
-	err_set(&e, 503, "overloaded",
-	        "the service is at capacity (this request would have waited %d ms); retry shortly",
-	        waited_ms);
-	e.retry_after = 1;
+	if (waited_ms < 0)
+		err_set(&e, 503, "overloaded",
+		        "the service is at capacity (queue full); retry shortly");
+	else
+		err_set(&e, 503, "overloaded",
+		        "the service is at capacity (waited %d ms for a handler); retry shortly",
+		        waited_ms);
+	e.retry_after = DB_RETRY_AFTER_S;
 	reply_error(req, &e);
 	err_release(&e);
 }
@@ -337,7 +342,7 @@ static bool admit(struct http_server *s, struct req_ctx *ctx)
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (full)
-		shed(&ctx->req, 0);
+		shed(&ctx->req, -1);
 	return !full;
 }
 
