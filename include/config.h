@@ -27,6 +27,8 @@ struct config {
 	int max_attempts;
 	int http_threads;
 	int queue_target_ms;
+	int store_rate_limit; /* per store and API process; 0 = none */
+	int store_burst;
 	int db_pool_size;
 	char metrics_host[64];
 	int metrics_port;

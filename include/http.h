@@ -94,5 +94,8 @@ void http_metrics_stop(struct http_metrics *m);
 
 /* The router and auth in front of the handlers (api.c). */
 void api_dispatch(struct request *req);
+/* The {store} a request is addressed to (borrowed from req->params), or NULL when its route has
+ * none or it has no route; sets req->route. For admission, before the request is queued. */
+const char *api_request_store(struct request *req);
 
 #endif

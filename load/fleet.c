@@ -107,9 +107,11 @@ static char **child_env(const struct fleet *f, const struct proc *p)
 		cap++;
 	env = xcalloc(cap, sizeof(*env));
 	for (char **e = environ; *e; e++) {
-		/* TERMINUS_QUEUE_TARGET_MS passes: a run (the test suite) may loosen load shedding.
-		 */
-		if (!starts_with(*e, "TERMINUS_") || starts_with(*e, "TERMINUS_QUEUE_TARGET_MS="))
+		/* Load shedding and rate limiting pass: a run (the test suite, make bench) may
+		 * loosen or lift them. */
+		if (!starts_with(*e, "TERMINUS_") || starts_with(*e, "TERMINUS_QUEUE_TARGET_MS=") ||
+		    starts_with(*e, "TERMINUS_STORE_RATE_LIMIT=") ||
+		    starts_with(*e, "TERMINUS_STORE_BURST="))
 			env[n++] = xstrdup(*e);
 	}
 	env[n++] = xasprintf("TERMINUS_DATABASE_URL=%s", f->db);

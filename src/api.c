@@ -243,26 +243,45 @@ static bool authorize(struct request *req, const struct api_route *route, struct
 	return true;
 }
 
-void api_dispatch(struct request *req)
+/* The route for req's method and path, with req->route and req->params set; NULL when no route
+ * has the path (allow empty) or none has the method (allow lists those that do). */
+static const struct api_route *match(struct request *req, char allow[64])
 {
-	const struct api_route *route = NULL;
 	struct route_params params;
-	struct err e = ERR_INIT;
-	struct log_ctx ctx = {req->request_id, NULL, req->trace.trace_id, NULL};
-	char allow[64] = "";
 
-	log_ctx_set(&ctx);
+	allow[0] = '\0';
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!router_match(routes[i].pattern, req->path, &params))
 			continue;
 		if (strcmp(routes[i].method, req->method) == 0) {
-			route = &routes[i];
+			req->route = routes[i].pattern;
 			req->params = params;
-			break;
+			return &routes[i];
 		}
-		snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+		snprintf(allow + strlen(allow), 64 - strlen(allow), "%s%s",
 		         allow[0] != '\0' ? ", " : "", routes[i].method);
 	}
+	return NULL;
+}
+
+const char *api_request_store(struct request *req)
+{
+	char allow[64];
+
+	if (match(req, allow) == NULL)
+		return NULL;
+	return router_param(&req->params, "store");
+}
+
+void api_dispatch(struct request *req)
+{
+	const struct api_route *route;
+	struct err e = ERR_INIT;
+	struct log_ctx ctx = {req->request_id, NULL, req->trace.trace_id, NULL};
+	char allow[64];
+
+	log_ctx_set(&ctx);
+	route = match(req, allow);
 	if (route == NULL) {
 		if (allow[0] != '\0') {
 			err_set(&e, 405, "method_not_allowed", "%s is not allowed here; use %s",
@@ -275,7 +294,6 @@ void api_dispatch(struct request *req)
 		}
 		goto out;
 	}
-	req->route = route->pattern;
 	if (!authorize(req, route, &e)) {
 		api_fail(req, &e);
 		goto out;

@@ -56,6 +56,11 @@ static const struct config_var config_vars[] = {
         {"TERMINUS_QUEUE_TARGET_MS", VAR_INT, "500", 1, 60000, NUM(queue_target_ms),
          "a request that waited longer than this for a handler thread is answered 503 "
          "overloaded with Retry-After (load shedding)"},
+        {"TERMINUS_STORE_RATE_LIMIT", VAR_INT, "100", 0, 1000000, NUM(store_rate_limit),
+         "requests per second one API process lets through for one store (/v1/stores/{store}/...); "
+         "more are answered 429 rate_limited with Retry-After; 0: no limit"},
+        {"TERMINUS_STORE_BURST", VAR_INT, "200", 1, 1000000, NUM(store_burst),
+         "requests a store may send at once above its rate (the token bucket's size)"},
         {"TERMINUS_DB_POOL_SIZE", VAR_INT, "8", 1, 256, NUM(db_pool_size),
          "database connections shared by the request threads"},
         {"TERMINUS_METRICS_LISTEN", VAR_ADDRESS, "127.0.0.1:9464", 0, 0,

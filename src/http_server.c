@@ -32,6 +32,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "banned.h"
 
 /*
@@ -71,6 +72,7 @@ struct http_server {
 	pthread_t *handlers;
 	int nhandlers;
 	int target_ms;
+	struct ratelimit *limiter; /* per store; NULL: TERMINUS_STORE_RATE_LIMIT=0 */
 };
 
 const char *req_header(struct request *req, const char *name)
@@ -318,6 +320,32 @@ static void shed(struct request *req, int waited_ms)
 	err_release(&e);
 }
 
+/* Per-store rate limiting, before the request takes a place in the queue: a store over its
+ * rate gets 429 rate_limited with Retry-After (whole seconds, rounded up) and costs the others
+ * nothing. True when the request may go on. Called on MHD's thread. */
+static bool within_rate(struct http_server *s, struct req_ctx *ctx)
+{
+	const char *slug;
+	long long wait_ms;
+	struct err e = ERR_INIT;
+
+	if (s->limiter == NULL || (slug = api_request_store(&ctx->req)) == NULL)
+		return true;
+	wait_ms = ratelimit_take(s->limiter, slug, strlen(slug), clock_ms());
+	if (wait_ms == 0)
+		return true;
+	/* For the access log line; the handler would have set it from the store's row. */
+	snprintf(ctx->req.store.slug, sizeof(ctx->req.store.slug), "%.*s", STORE_SLUG_MAX, slug);
+	err_set(&e, 429, "rate_limited",
+	        "store %s is over its request rate (%d per second); retry in %lld ms", slug,
+	        s->app->cfg.store_rate_limit, wait_ms);
+	e.retry_after = (int)((wait_ms + 999) / 1000);
+	err_detail(&e, "retry_after_ms", json_integer(wait_ms));
+	reply_error(&ctx->req, &e);
+	err_release(&e);
+	return false;
+}
+
 /* Queues a complete request for the handler threads and suspends its connection; false (with
  * the 503 already set) when the queue is full. Called on MHD's thread. */
 static bool admit(struct http_server *s, struct req_ctx *ctx)
@@ -454,7 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	           !is_json_content_type(req_header(&ctx->req, "Content-Type"))) {
 		refuse(&ctx->req, 415, "unsupported_media_type",
 		       "request bodies must be Content-Type: application/json");
-	} else if (admit(s, ctx)) {
+	} else if (within_rate(s, ctx) && admit(s, ctx)) {
 		return MHD_YES; /* suspended: a handler thread answers and resumes it */
 	}
 	return queue(ctx);
@@ -555,6 +583,11 @@ struct http_server *http_server_start(struct app *app, struct err *e)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	s->target_ms = app->cfg.queue_target_ms;
+	if (app->cfg.store_rate_limit > 0) {
+		s->limiter = ratelimit_new(app->cfg.store_rate_limit, app->cfg.store_burst);
+		if (s->limiter == NULL)
+			abort();
+	}
 	s->nhandlers = app->cfg.http_threads;
 	s->handlers = calloc((size_t)s->nhandlers, sizeof(*s->handlers));
 	if (s->handlers == NULL)
@@ -580,6 +613,7 @@ struct http_server *http_server_start(struct app *app, struct err *e)
 		err_set(e, 0, "listen", "cannot listen on %s:%d", app->cfg.listen_host,
 		        app->cfg.listen_port);
 		stop_handlers(s);
+		ratelimit_free(s->limiter);
 		free(s);
 		return NULL;
 	}
@@ -605,6 +639,7 @@ void http_server_stop(struct http_server *s)
 	MHD_stop_daemon(s->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
+	ratelimit_free(s->limiter);
 	free(s);
 }
 

@@ -4,6 +4,12 @@
  * handler 500 ms): the ones that would wait past the target are answered 503 overloaded with
  * Retry-After at once, without any effect — their orders stay pending and their idempotency keys
  * stay free, so the same request sent again later goes through.
+ *
+ * And per-store rate limiting: a third terminus-api lets each store through at 5 requests per
+ * second (burst 10). A store that sends more is answered 429 rate_limited with Retry-After, at
+ * once and without effect (a limited checkout leaves its order pending and its key free), while
+ * another store and the routes of no store are not limited; the store goes through again when its
+ * bucket has refilled.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +23,7 @@
 #define CLIENTS 8
 
 static struct h_proc slow_api = {.pid = -1};
+static struct h_proc limited_api = {.pid = -1};
 
 struct client {
 	const char *base;
@@ -51,6 +58,11 @@ static int group_teardown(void **state)
 	if (slow_api.pid > 0 && h_proc_stop(&slow_api, 15) != 0) {
 		print_error("the one-thread terminus-api did not exit 0 on SIGTERM (log %s)\n",
 		            slow_api.log);
+		return -1;
+	}
+	if (limited_api.pid > 0 && h_proc_stop(&limited_api, 15) != 0) {
+		print_error("the rate-limited terminus-api did not exit 0 on SIGTERM (log %s)\n",
+		            limited_api.log);
 		return -1;
 	}
 	return 0;
@@ -130,10 +142,126 @@ static void test_overload_is_shed_without_effect(void **state)
 	        "not every order confirmed after the load");
 }
 
+#define RATE  5
+#define BURST 10
+
+/* Sends GET path to the limited API n times as fast as it can; counts 200s and 429s, and checks
+ * that every 429 is the documented one. */
+static void browse(const char *path, int n, int *ok, int *limited)
+{
+	struct h_req q = {.base = limited_api.base, .path = path};
+
+	*ok = *limited = 0;
+	for (int i = 0; i < n; i++) {
+		struct resp r = {0};
+		long long wait_ms = 0;
+
+		h_request(&q, &r);
+		if (r.status == 200) {
+			(*ok)++;
+		} else {
+			H_ERROR(&r, 429, "rate_limited");
+			H_CHECK(resp_header(&r, "Retry-After") != NULL &&
+			                strcmp(resp_header(&r, "Retry-After"), "1") == 0,
+			        "a 429 at %d/s without Retry-After: 1", RATE);
+			H_CHECK(h_jint(r.json, "error.details.retry_after_ms", &wait_ms) &&
+			                wait_ms >= 1 && wait_ms <= 1000 / RATE + 1,
+			        "details.retry_after_ms %lld, not in 1..%d", wait_ms,
+			        1000 / RATE + 1);
+			(*limited)++;
+		}
+		resp_release(&r);
+	}
+}
+
+static void test_store_over_its_rate_gets_429(void **state)
+{
+	struct h_store noisy, quiet;
+	char pid[H_ID_LEN], order[H_ID_LEN], key[80], path[256], quiet_path[256];
+	struct resp r = {0};
+	int ok, limited;
+	double deadline;
+
+	(void)state;
+	setenv("TERMINUS_STORE_RATE_LIMIT", "5", 1);
+	setenv("TERMINUS_STORE_BURST", "10", 1);
+	H_CHECK(h_api_start(&limited_api, "rate-limited"), "could not start a rate-limited API");
+	unsetenv("TERMINUS_STORE_BURST");
+	setenv("TERMINUS_STORE_RATE_LIMIT", "0", 1); /* as tests/run.sh has it */
+
+	/* Set up through the suite's API, which has no limit. */
+	h_must_create_store(&noisy, "noisy");
+	h_must_create_store(&quiet, "quiet");
+	h_must_create_product(&noisy, 500, 100, pid);
+	h_must_create_order(&noisy, pid, 1, order);
+	h_must_set_flag(&noisy, "checkout.async_enabled", false);
+	h_unique_key(key, sizeof(key), "limited");
+	snprintf(path, sizeof(path), "/v1/stores/%s/products", noisy.slug);
+	snprintf(quiet_path, sizeof(quiet_path), "/v1/stores/%s/products", quiet.slug);
+
+	/* The burst goes through (plus what refilled while sending), the rest is refused. */
+	browse(path, 3 * BURST, &ok, &limited);
+	print_message("[          ] %d of %d answered, %d limited\n", ok, 3 * BURST, limited);
+	H_CHECK(ok >= BURST && limited >= 1, "%d answered, %d limited: no limit at burst %d", ok,
+	        limited, BURST);
+
+	/* Another store is not held back by the first, nor are routes of no store. */
+	browse(quiet_path, BURST, &ok, &limited);
+	H_CHECK(ok == BURST, "the quiet store was limited (%d of %d answered)", ok, BURST);
+	{
+		struct h_req q = {.base = limited_api.base, .path = "/v1/stores"};
+
+		h_request(&q, &r);
+		H_STATUS(&r, 200);
+		resp_release(&r);
+	}
+
+	/* A limited checkout has no effect... */
+	browse(path, BURST, &ok, &limited); /* drain the bucket again */
+	H_CHECK(h_checkout_at(&r, limited_api.base, &noisy, order, key, "tok_ok"),
+	        "no answer to the checkout");
+	H_ERROR(&r, 429, "rate_limited");
+	resp_release(&r);
+	H_CHECK(h_db_ll("SELECT count(*) FROM orders WHERE id = $1 AND status = 'pending'", order,
+	                NULL) == 1,
+	        "a rate-limited checkout changed its order");
+	H_CHECK(h_db_ll("SELECT count(*) FROM idempotency_keys WHERE key = $1", key, NULL) == 0,
+	        "a rate-limited checkout kept its idempotency key");
+
+	/* ...and the same request goes through once the bucket has a token again (Retry-After). */
+	deadline = h_now() + 10;
+	for (;;) {
+		H_CHECK(h_checkout_at(&r, limited_api.base, &noisy, order, key, "tok_ok"),
+		        "no answer to the checkout");
+		if (r.status != 429 || h_now() > deadline)
+			break;
+		resp_release(&r);
+		h_sleep_ms(1000 / RATE);
+	}
+	H_STATUS(&r, 200);
+	H_JSTR(r.json, "status", "confirmed");
+	resp_release(&r);
+
+	/* Counted under its route in the API's metrics. */
+	{
+		struct h_req q = {.base = limited_api.base, .path = "/metrics"};
+		char series[300];
+
+		h_request(&q, &r);
+		H_STATUS(&r, 200);
+		snprintf(series, sizeof(series),
+		         "terminus_http_requests_total{route=\"/v1/stores/{store}/products\","
+		         "status=\"429\"}");
+		H_CHECK(strstr(r.body, series) != NULL, "no %s in /metrics", series);
+		resp_release(&r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_overload_is_shed_without_effect),
+	        cmocka_unit_test(test_store_over_its_rate_gets_429),
 	};
 
 	int failed;
