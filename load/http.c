@@ -49,6 +49,7 @@ void http_req_reset(struct http_req *r)
 	r->resp_len = r->resp_cap = 0;
 	r->status = 0;
 	r->timed_out = r->aborted = r->replayed = false;
+	r->retry_after_s = 0;
 	r->curl_error[0] = '\0';
 	r->t_sent = r->t_done = 0;
 }
@@ -110,6 +111,23 @@ static bool header_is(const char *line, size_t n, const char *name, const char *
 	return true;
 }
 
+/* Retry-After in [v, end) as delta-seconds (what Terminus sends), at most a day; the HTTP-date
+ * form, or anything else, is 0: the client's own backoff applies. (curl's header lines are not
+ * NUL-terminated.) */
+static long retry_after(const char *v, const char *end)
+{
+	long s = 0;
+	const char *p = v;
+
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (s < 86400)
+			s = s * 10 + (*p - '0');
+	}
+	if (p == v || (p < end && *p != '\r' && *p != '\n' && *p != ' '))
+		return 0;
+	return s < 86400 ? s : 86400;
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct http_req *r = arg;
@@ -118,6 +136,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 
 	if (header_is(data, n, "Idempotent-Replayed", &v))
 		r->replayed = strncasecmp(v, "true", 4) == 0;
+	else if (header_is(data, n, "Retry-After", &v))
+		r->retry_after_s = retry_after(v, data + n);
 	return n;
 }
 

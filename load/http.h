@@ -42,11 +42,12 @@ struct http_req {
 
 	/* what came back; valid in the completion function */
 	double t_sent, t_done;
-	long status;    /* HTTP status; 0: no answer (see curl_error) */
-	bool timed_out; /* no answer within timeout_ms */
-	bool aborted;   /* the engine was torn down before an answer */
-	bool replayed;  /* Idempotent-Replayed: true */
-	char *resp;     /* body, NUL-terminated (owned); NULL when empty */
+	long status;        /* HTTP status; 0: no answer (see curl_error) */
+	bool timed_out;     /* no answer within timeout_ms */
+	bool aborted;       /* the engine was torn down before an answer */
+	bool replayed;      /* Idempotent-Replayed: true */
+	long retry_after_s; /* Retry-After in seconds (429, 503, 409 in use); 0: none or a date */
+	char *resp;         /* body, NUL-terminated (owned); NULL when empty */
 	size_t resp_len;
 	char curl_error[128];
 

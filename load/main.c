@@ -2,7 +2,7 @@
  * main.c — terminus-load: the command line.
  *
  *   terminus-load SCENARIO [options]   mixed, flash-sale, retry-storm, noisy-tenant, chaos,
- *                                      checkout (closed loop, for make bench)
+ *                                      surge, checkout (closed loop, for make bench)
  *   terminus-load check --db URL       the invariant checker alone
  *
  * Every option has a default that suits a quick run against `make run`; docs/load.md explains
@@ -34,6 +34,7 @@ static const struct {
         {"noisy-tenant", SC_NOISY_TENANT},
         {"chaos", SC_CHAOS},
         {"checkout", SC_CHECKOUT},
+        {"surge", SC_SURGE},
 };
 
 static void usage(FILE *out)
@@ -51,6 +52,13 @@ static void usage(FILE *out)
 	        "                 latency and confirmation lag per store\n"
 	        "  chaos          mixed while workers are SIGKILLed, an API is killed and restarted\n"
 	        "                 and PostgreSQL is stopped -m immediate and started again\n"
+	        "  surge          mixed at --rate for --warmup and --before, at --surge-factor x\n"
+	        "                 --rate for --surge, at --rate again for --after (open loop; 100/s,\n"
+	        "                 5s, 15s, 3x, 20s, 30s; --concurrency 512, --retries 0): what the\n"
+	        "                 API answers\n"
+	        "                 per phase and per second (2xx, 429, 503, …) and how many seconds\n"
+	        "                 after the surge its rolling p99 came back. Choose --rate as a mixed\n"
+	        "                 rate the system sustains with its normal p99.\n"
 	        "  checkout       the ceiling of checkouts (make bench): --orders pending orders\n"
 	        "                 are made up front in SQL (and the workers left to finish their\n"
 	        "                 creation events), then --concurrency clients (16) each\n"
@@ -67,7 +75,7 @@ static void usage(FILE *out)
 	        "                       (default $TERMINUS_DATABASE_URL)\n"
 	        "  --operator-key KEY   creates the run's stores (default $TERMINUS_OPERATOR_KEY)\n"
 	        "load:\n"
-	        "  --duration D         how long arrivals come (10s; 500ms, 2m)\n"
+	        "  --duration D         how long arrivals come (10s; 500ms, 2m; not for surge)\n"
 	        "  --rate R             arrivals per second (200/s, 1200/m)\n"
 	        "  --noisy-rate R       noisy-tenant: the flooding store's rate (10 x --rate)\n"
 	        "  --concurrency N      requests in flight at most (64)\n"
@@ -80,8 +88,15 @@ static void usage(FILE *out)
 	        "  --path P             checkout path of the stores: async, sync, both\n"
 	        "  --timeout D          per request (10s)\n"
 	        "  --storm-timeout D    retry-storm: median timeout of first attempts (5ms)\n"
-	        "  --retries N          retries of a keyed request on no answer/503/409 in use\n"
+	        "  --retries N          retries of a keyed request on no answer, 429, 503 or 409\n"
+	        "                       in use (no sooner than a 429's or 503's Retry-After)\n"
 	        "  --seed N             replay a run's random choices (printed in the report)\n"
+	        "surge:\n"
+	        "  --warmup D           at --rate first, left out of the baseline p99 (5s)\n"
+	        "  --before D           at --rate before the surge: the baseline p99 (15s)\n"
+	        "  --surge D            at --surge-factor x --rate (20s)\n"
+	        "  --after D            at --rate again, to see it recover (30s)\n"
+	        "  --surge-factor F     the surge's rate over --rate (3)\n"
 	        "output:\n"
 	        "  --json FILE          the report as JSON\n"
 	        "  --ledger FILE        what the clients were told, for `check --ledger`\n"
@@ -141,6 +156,11 @@ enum {
 	O_PG_DOWN,
 	O_ORDERS,
 	O_PREPARE_ONLY,
+	O_WARMUP,
+	O_BEFORE,
+	O_SURGE,
+	O_AFTER,
+	O_SURGE_FACTOR,
 	O_HELP,
 };
 
@@ -180,6 +200,11 @@ static const struct option long_opts[] = {
         {"pg-down", required_argument, NULL, O_PG_DOWN},
         {"orders", required_argument, NULL, O_ORDERS},
         {"prepare-only", no_argument, NULL, O_PREPARE_ONLY},
+        {"warmup", required_argument, NULL, O_WARMUP},
+        {"before", required_argument, NULL, O_BEFORE},
+        {"surge", required_argument, NULL, O_SURGE},
+        {"after", required_argument, NULL, O_AFTER},
+        {"surge-factor", required_argument, NULL, O_SURGE_FACTOR},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -225,7 +250,7 @@ struct cli {
 	struct load_opts o;
 	const char *stores[LOAD_MAX_STORES];
 	size_t nstores;
-	bool stores_set, products_set, quiet;
+	bool stores_set, products_set, quiet, duration_set;
 };
 
 static bool parse(int argc, char **argv, struct cli *c)
@@ -257,6 +282,7 @@ static bool parse(int argc, char **argv, struct cli *c)
 			break;
 		case O_DURATION:
 			ok = set_dur(name, optarg, &o->duration_s);
+			c->duration_set = true;
 			break;
 		case O_RATE:
 			ok = parse_rate(optarg, &o->rate) || bad(name, optarg);
@@ -355,6 +381,21 @@ static bool parse(int argc, char **argv, struct cli *c)
 			break;
 		case O_PREPARE_ONLY:
 			o->prepare_only = true;
+			break;
+		case O_WARMUP:
+			ok = set_dur(name, optarg, &o->warmup_s);
+			break;
+		case O_BEFORE:
+			ok = set_dur(name, optarg, &o->before_s);
+			break;
+		case O_SURGE:
+			ok = set_dur(name, optarg, &o->surge_s);
+			break;
+		case O_AFTER:
+			ok = set_dur(name, optarg, &o->after_s);
+			break;
+		case O_SURGE_FACTOR:
+			ok = parse_factor(optarg, &o->surge_factor) || bad(name, optarg);
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -481,6 +522,21 @@ int main(int argc, char **argv)
 	}
 	if (c.o.scenario == SC_CHAOS && c.o.spawn_workers == 0 && c.o.kill_interval_s > 0)
 		fprintf(stderr, "terminus-load chaos: no --workers to kill\n");
+	if (c.o.scenario == SC_SURGE) {
+		if (c.duration_set) {
+			fprintf(stderr,
+			        "terminus-load surge: its duration is --warmup + --before + "
+			        "--surge + --after, not --duration\n");
+			goto out;
+		}
+		c.o.duration_s = c.o.warmup_s + c.o.before_s + c.o.surge_s + c.o.after_s;
+		if (c.o.before_s <= 0 || c.o.surge_s <= 0 || c.o.after_s <= 0) {
+			fprintf(stderr,
+			        "terminus-load surge: --before, --surge and --after must be "
+			        "longer than 0\n");
+			goto out;
+		}
+	}
 	if (c.o.scenario == SC_NOISY_TENANT && c.o.stores < 2) {
 		fprintf(stderr, "terminus-load noisy-tenant: needs --stores 2 or more\n");
 		goto out;

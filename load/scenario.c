@@ -2,10 +2,10 @@
  * scenario.c — setup, streams of arrivals, client flows, and the end of a run (see
  * scenario.h).
  *
- * Three kinds of flow:
- *   - a shopper's step (mixed, noisy-tenant, chaos): one request chosen from a mix — browse,
- *     look at a product or an order, create an order, check out an order created earlier,
- *     cancel one checked out earlier;
+ * Four kinds of flow:
+ *   - a shopper's step (mixed, noisy-tenant, chaos, surge): one request chosen from a mix —
+ *     browse, look at a product or an order, create an order, check out an order created
+ *     earlier, cancel one checked out earlier;
  *   - a buyer (flash-sale): create an order of one unit, then check it out at once;
  *   - an impatient client (retry-storm): create an order, send the checkout with a very short
  *     timeout (sometimes twice at once, a double click), resend with the same key until a stored
@@ -33,6 +33,7 @@
 #include "ledger.h"
 #include "scenario.h"
 #include "stats.h"
+#include "surge.h"
 #include "util.h"
 #include "banned.h"
 
@@ -63,8 +64,17 @@ struct ring {
 
 enum flow_kind { FLOW_SHOPPER, FLOW_BUYER, FLOW_STORM, FLOW_CLOSED };
 
+/* A stretch of a stream's schedule: `rate` arrivals per second for `span_s` seconds. */
+struct rate_step {
+	double span_s, rate;
+};
+
+#define MAX_STEPS 2
+
 struct stream {
-	double rate;
+	double rate; /* arrivals per second (after the steps, if any) */
+	struct rate_step steps[MAX_STEPS];
+	int nsteps; /* surge: the before and surge phases come first */
 	double next_t;
 	int store_lo, store_hi; /* stores [lo, hi) */
 	enum flow_kind kind;
@@ -95,6 +105,7 @@ struct run {
 	struct stream streams[MAX_STREAMS];
 	int nstreams;
 	struct counts c;
+	struct surge *surge; /* surge: phases and timeline; NULL otherwise */
 	char run_id[12];
 	uint64_t key_seq;
 	bool aborting;
@@ -137,8 +148,8 @@ static void on_signal(int sig)
 
 void scenario_defaults(struct load_opts *o, enum scenario sc)
 {
-	static const char *const names[] = {"mixed",        "flash-sale", "retry-storm",
-	                                    "noisy-tenant", "chaos",      "checkout"};
+	static const char *const names[] = {"mixed", "flash-sale", "retry-storm", "noisy-tenant",
+	                                    "chaos", "checkout",   "surge"};
 
 	memset(o, 0, sizeof(*o));
 	o->scenario = sc;
@@ -161,6 +172,11 @@ void scenario_defaults(struct load_opts *o, enum scenario sc)
 	o->api_down_s = 1.0;
 	o->pg_restarts = 1;
 	o->pg_down_s = 2.0;
+	o->warmup_s = 5;
+	o->before_s = 15;
+	o->surge_s = 20;
+	o->after_s = 30;
+	o->surge_factor = 3;
 	switch (sc) {
 	case SC_MIXED:
 		break;
@@ -198,6 +214,13 @@ void scenario_defaults(struct load_opts *o, enum scenario sc)
 		o->stock = 1000000000;
 		o->path = "async";
 		o->retries = 3;
+		break;
+	case SC_SURGE:
+		/* What the server answers, unretried; and room in flight for what it holds, so that
+		 * the generator's cap does not queue the surge where the server cannot shed it. */
+		o->retries = 0;
+		o->concurrency = 512;
+		o->duration_s = o->warmup_s + o->before_s + o->surge_s + o->after_s;
 		break;
 	}
 }
@@ -438,12 +461,33 @@ static void start_flow(struct run *R, struct stream *s, double t)
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-/* A failure worth a retry with the same request (and key): no answer, 503, or the key still in
- * flight. Never for creating an order: without a key a retry could make a second one. */
+/* Refused, with a time to come back (Retry-After): 429 rate_limited and 503 overloaded were not
+ * run at all; 503 database_unavailable was rolled back, or its outcome is unknown — sent again
+ * with the same key, it takes effect at most once either way. */
+static bool refused(const struct http_req *r)
+{
+	return r->status == 429 || r->status == 503;
+}
+
+/* The wait before resending r: the client's own backoff, but no sooner than a refusal's
+ * Retry-After — spread over a quarter of it more, so that the clients a burst refused at once
+ * do not all come back at the same moment. */
+static double retry_delay(struct run *R, const struct http_req *r, double backoff)
+{
+	double floor_s = refused(r) ? (double)r->retry_after_s : 0;
+
+	if (backoff < floor_s)
+		backoff = floor_s * (1 + 0.25 * rng_unit(&R->rng));
+	return backoff;
+}
+
+/* A failure worth a retry with the same request (and key): no answer, refused (429, 503), or
+ * the key still in flight. Never for creating an order: without a key a retry could make a
+ * second one. */
 static bool retry(struct run *R, struct flow *f, struct http_req *r)
 {
 	double backoff;
-	bool transient = r->status == 0 || r->status == 503 ||
+	bool transient = r->status == 0 || refused(r) ||
 	                 (r->status == 409 && is_error_code(r, "idempotency_key_in_use"));
 
 	if (!transient || R->aborting || r->op == OP_CREATE_ORDER)
@@ -459,7 +503,7 @@ static bool retry(struct run *R, struct flow *f, struct http_req *r)
 	backoff = 0.05 * pow(2, f->attempts - 1);
 	if (backoff > 2.0)
 		backoff = 2.0;
-	backoff *= 0.5 + rng_unit(&R->rng);
+	backoff = retry_delay(R, r, backoff * (0.5 + rng_unit(&R->rng)));
 	http_req_reset(r);
 	r->base = next_api(R); /* another API, if there are several */
 	r->t_sched = mono_now() + backoff;
@@ -543,7 +587,7 @@ static void storm_checkout_answer(struct run *R, struct flow *f, struct http_req
 	if (changed) {
 		if (r->status == 422 && is_error_code(r, "idempotency_key_reused"))
 			R->c.reused_422++;
-		else if (r->status != 503)
+		else if (!refused(r)) /* not run: it could not be judged */
 			ledger_violation(&R->ledger, "changed_body_rejected",
 			                 "key %s reused with a different body on order %s got %ld "
 			                 "instead of 422: %.120s",
@@ -614,7 +658,7 @@ static void storm_done(struct run *R, struct flow *f, struct http_req *r)
 		}
 		f->attempts++;
 		R->c.retries++;
-		storm_send(R, f, "tok_ok", R->o->timeout_ms, now + backoff);
+		storm_send(R, f, "tok_ok", R->o->timeout_ms, now + retry_delay(R, r, backoff));
 		return;
 	}
 	if (f->phase == 1) {
@@ -665,9 +709,14 @@ static void on_done(struct http_engine *eng, struct http_req *r, void *arg)
 	if (!r->aborted) {
 		stats_record(&R->stats, (enum op)r->op, r->store, r->status,
 		             r->t_done - r->t_sched);
+		if (R->surge)
+			surge_record(R->surge, r->t_sched - R->stats.t_start, r->status,
+			             r->t_done - r->t_sched);
 		if (retry(R, f, r))
 			return; /* the same request is back in the engine */
 	}
+	if (r->aborted && r->t_sent > 0 && R->surge) /* sent, never answered */
+		surge_abandoned(R->surge, r->t_sched - R->stats.t_start);
 	f->refs--;
 	if (!r->aborted && !R->aborting) {
 		if (f->kind == FLOW_SHOPPER)
@@ -937,16 +986,40 @@ static void plan_streams(struct run *R)
 		break;
 	case SC_MIXED:
 	case SC_CHAOS:
+	case SC_SURGE:
 		s[0] = (struct stream){.rate = o->rate,
 		                       .store_lo = 0,
 		                       .store_hi = R->nstores,
 		                       .kind = FLOW_SHOPPER};
 		R->nstreams = 1;
+		if (o->scenario == SC_SURGE) {
+			s[0].steps[0] = (struct rate_step){o->warmup_s + o->before_s, o->rate};
+			s[0].steps[1] = (struct rate_step){o->surge_s, o->surge_factor * o->rate};
+			s[0].nsteps = 2;
+		}
 		break;
 	}
 }
 
 /* ---- the load loop --------------------------------------------------------------------------- */
+
+/* When arrival k of s is due: t0 + k / rate, or, after steps of other rates, the moment the
+ * schedule's cumulative arrivals reach k. (Summed from 0 and added to t0 once, so that the last
+ * step ends exactly where --duration does.) */
+static double arrival_due(const struct stream *s, double t0, uint64_t k)
+{
+	double t = 0, before = 0;
+
+	for (int i = 0; i < s->nsteps; i++) {
+		double n = s->steps[i].rate * s->steps[i].span_s;
+
+		if ((double)k < before + n)
+			return t0 + (t + ((double)k - before) / s->steps[i].rate);
+		before += n;
+		t += s->steps[i].span_s;
+	}
+	return t0 + (t + ((double)k - before) / s->rate);
+}
 
 /* The load is over: what was never sent or never answered is counted, the engine freed. */
 static void end_load(struct run *R)
@@ -980,7 +1053,7 @@ static void run_load(struct run *R, struct chaos *chaos)
 
 			while (s->next_t <= now && s->next_t < t_end) {
 				start_flow(R, s, s->next_t);
-				s->next_t = t0 + (double)s->arrivals / s->rate;
+				s->next_t = arrival_due(s, t0, s->arrivals);
 			}
 			if (s->next_t < t_end && s->next_t - now < wait)
 				wait = s->next_t - now;
@@ -1094,6 +1167,11 @@ static void print_header(const struct run *R, FILE *out)
 		        "terminus-load checkout: %zu orders, closed loop (each client sends its next "
 		        "checkout when the last is answered; at most %.0f s)",
 		        R->norders, o->duration_s);
+	else if (o->scenario == SC_SURGE)
+		fprintf(out,
+		        "terminus-load surge: %.1f s, open loop at %.0f/s, %.0f/s from %g s to %g s",
+		        o->duration_s, o->rate, o->surge_factor * o->rate,
+		        o->warmup_s + o->before_s, o->warmup_s + o->before_s + o->surge_s);
 	else
 		fprintf(out, "terminus-load %s: %.1f s, open loop at %.0f/s", o->name,
 		        o->duration_s, o->rate);
@@ -1184,6 +1262,7 @@ int scenario_run(const struct load_opts *o)
 	struct fleet fleet;
 	struct pgctl pg;
 	struct chaos chaos;
+	struct surge surge;
 	struct check_opts co = {0};
 	struct sigaction sa = {0};
 	char logdir_buf[64] = "", opkey_buf[64];
@@ -1255,6 +1334,11 @@ int scenario_run(const struct load_opts *o)
 	R->units = o->stock * o->products * o->stores;
 	plan_streams(R);
 	stats_init(&R->stats, R->nstores, o->live);
+	if (o->scenario == SC_SURGE) {
+		surge_init(&surge, o->rate, o->surge_factor, o->warmup_s, o->before_s, o->surge_s,
+		           o->after_s);
+		R->surge = &surge;
+	}
 	R->eng = http_engine_new(o->concurrency);
 	if (use_chaos) {
 		struct chaos_opts copts = {o->kill_interval_s, o->api_restarts, o->api_down_s,
@@ -1287,6 +1371,8 @@ int scenario_run(const struct load_opts *o)
 	if (!prepare_only)
 		stats_print(&R->stats, stdout, names);
 	print_counts(R, stdout);
+	if (R->surge)
+		surge_print(R->surge, stdout);
 	if (use_chaos)
 		printf("chaos       %d worker SIGKILLs, %d API SIGKILLs (%d restarts), %d PostgreSQL "
 		       "restarts (pg_ctl stop -m immediate)%s\n",
@@ -1354,6 +1440,14 @@ int scenario_run(const struct load_opts *o)
 		if (o->scenario == SC_CHECKOUT)
 			json_object_set_new(json_object_get(report, "config"), "orders",
 			                    json_integer((json_int_t)o->orders));
+		if (R->surge) {
+			json_object_update_new(
+			        json_object_get(report, "config"),
+			        json_pack("{s:f,s:f,s:f,s:f,s:f}", "warmup_s", o->warmup_s,
+			                  "before_s", o->before_s, "surge_s", o->surge_s, "after_s",
+			                  o->after_s, "surge_factor", o->surge_factor));
+			json_object_set_new(report, "surge", surge_json(R->surge));
+		}
 		json_object_set_new(report, "store_setup", stores);
 		json_object_set_new(report, "counts", counts_json(R));
 		json_object_set_new(report, "check", check_j ? json_incref(check_j) : json_null());
@@ -1395,6 +1489,8 @@ out:
 	free(R->orders);
 	if (R->stats.store)
 		stats_release(&R->stats);
+	if (R->surge)
+		surge_release(R->surge);
 	ledger_release(&R->ledger);
 	fleet_release(&fleet);
 	return status;

@@ -10,6 +10,9 @@
  * scheduled moment, so time spent waiting behind a slow system — or behind the concurrency cap —
  * is counted, not omitted.
  *
+ * A stream's rate may change on a fixed schedule (surge: R, then F x R, then R): arrival k is
+ * then due when the schedule's cumulative arrivals reach k, which is still fixed in advance.
+ *
  * The exception is `checkout`, a closed-loop measurement of the ceiling: N pending orders are
  * made up front in SQL, then --concurrency clients each check out the next one as soon as their
  * previous checkout was answered. Its throughput is what the API sustains; its latency is the
@@ -32,6 +35,7 @@ enum scenario {
 	SC_CHAOS,
 	SC_CHECKOUT, /* closed loop: check out pre-made pending orders as fast as they are answered
 	              */
+	SC_SURGE,    /* mixed at --rate, then --surge-factor x --rate, then --rate again */
 };
 
 struct load_opts {
@@ -51,7 +55,7 @@ struct load_opts {
 	const char *path;      /* checkout path of the stores: async, sync or both (alternating) */
 	long timeout_ms;       /* per request */
 	long storm_timeout_ms; /* retry-storm: median timeout of a first attempt */
-	int retries;           /* retries of a failed (no answer, 503, 409 in use) keyed request */
+	int retries;           /* of a keyed request: no answer, 429, 503, 409 in use */
 	double drain_timeout_s;
 	bool check;
 	bool live; /* progress line */
@@ -67,6 +71,9 @@ struct load_opts {
 	/* checkout */
 	long long orders;  /* pending orders made up front (in SQL), each checked out once */
 	bool prepare_only; /* make the stores and orders, report them, check out nothing */
+	/* surge: the phases (duration_s is their sum) */
+	double warmup_s, before_s, surge_s, after_s;
+	double surge_factor; /* the surge's rate is this times --rate */
 	/* chaos */
 	const char *pg_dir;
 	double kill_interval_s;

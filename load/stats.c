@@ -35,22 +35,27 @@ void stats_release(struct stats *s)
 	s->store = NULL;
 }
 
-static void cell_record(struct stats_cell *c, long status, uint64_t us)
+/* An error: no answer (0), a 429 (rate limited) or a 5xx — the request failed, or was refused
+ * (429, 503) before it ran; the business's own refusals (402, 409, 422) are answers, not errors. */
+static bool is_error(long status)
 {
-	hist_record(&c->hist, us);
+	return status <= 0 || status == 429 || status >= 500;
+}
+
+void stats_cell_record(struct stats_cell *c, long status, double latency_s)
+{
+	hist_record(&c->hist, latency_s > 0 ? (uint64_t)(latency_s * 1e6) : 0);
 	c->status[status >= 0 && status < STATS_STATUS_MAX ? status : 0]++;
-	if (status <= 0 || status >= 500)
+	if (is_error(status))
 		c->errors++;
 }
 
 void stats_record(struct stats *s, enum op op, int store, long status, double latency_s)
 {
-	uint64_t us = latency_s > 0 ? (uint64_t)(latency_s * 1e6) : 0;
-
-	cell_record(&s->all, status, us);
-	cell_record(&s->op[op], status, us);
+	stats_cell_record(&s->all, status, latency_s);
+	stats_cell_record(&s->op[op], status, latency_s);
 	if (store >= 0 && store < s->nstores)
-		cell_record(&s->store[store], status, us);
+		stats_cell_record(&s->store[store], status, latency_s);
 }
 
 void stats_progress(struct stats *s, double now, int in_flight, size_t queued)
@@ -118,7 +123,7 @@ void stats_print(const struct stats *s, FILE *out, const char *const *store_name
 
 	fprintf(out,
 	        "requests    %" PRIu64 " sent, %" PRIu64 " answered, %" PRIu64
-	        " errors (no answer or 5xx), %" PRIu64 " never sent, %" PRIu64
+	        " errors (no answer, 429 or 5xx), %" PRIu64 " never sent, %" PRIu64
 	        " abandoned in flight\n",
 	        s->sent, h->count - s->all.status[0], s->all.errors, s->unsent, s->abandoned);
 	fprintf(out, "throughput  %.1f req/s over %.2f s\n", (double)h->count / secs, secs);

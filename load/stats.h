@@ -33,7 +33,7 @@ enum op {
 struct stats_cell {
 	struct hist hist;
 	uint64_t status[STATS_STATUS_MAX];
-	uint64_t errors; /* no HTTP answer, or a 5xx */
+	uint64_t errors; /* no HTTP answer, a 429 or a 5xx */
 };
 
 struct stats {
@@ -55,6 +55,8 @@ const char *op_name(enum op op);
 
 void stats_init(struct stats *s, int nstores, bool live);
 void stats_release(struct stats *s);
+/* One request's status and latency into one cell. */
+void stats_cell_record(struct stats_cell *c, long status, double latency_s);
 /* One answered (or failed: status 0) request of that kind and store (-1: none). */
 void stats_record(struct stats *s, enum op op, int store, long status, double latency_s);
 /* Redraws the progress line at most once a second (only when live). */

@@ -65,7 +65,14 @@ bool rng_chance(struct rng *r, double p)
 	return rng_unit(r) < p;
 }
 
-bool parse_duration(const char *s, double *out)
+/* A number followed by one of the suffixes (a table ending with NULL; "" for none), times the
+ * suffix's mul / div; false when malformed, not finite, negative, or 0 unless zero_ok. */
+struct unit {
+	const char *suffix;
+	double mul, div;
+};
+
+static bool parse_number(const char *s, const struct unit *units, bool zero_ok, double *out)
 {
 	char *end;
 	double v;
@@ -73,35 +80,40 @@ bool parse_duration(const char *s, double *out)
 	if (!s || !*s)
 		return false;
 	v = strtod(s, &end);
-	if (end == s || !isfinite(v) || v < 0)
+	if (end == s || !isfinite(v) || v < 0 || (v == 0 && !zero_ok))
 		return false;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		*out = v;
-	else if (strcmp(end, "ms") == 0)
-		*out = v / 1000.0;
-	else if (strcmp(end, "m") == 0)
-		*out = v * 60.0;
-	else
-		return false;
-	return true;
+	for (const struct unit *u = units; u->suffix; u++) {
+		if (strcmp(end, u->suffix) == 0) {
+			*out = v * u->mul / u->div;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool parse_duration(const char *s, double *out)
+{
+	static const struct unit units[] = {
+	        {"", 1, 1}, {"s", 1, 1}, {"ms", 1, 1000}, {"m", 60, 1}, {NULL, 0, 0}};
+
+	return parse_number(s, units, true, out);
 }
 
 bool parse_rate(const char *s, double *out)
 {
-	char *end;
+	static const struct unit units[] = {{"", 1, 1}, {"/s", 1, 1}, {"/m", 1, 60}, {NULL, 0, 0}};
+
+	return parse_number(s, units, false, out);
+}
+
+bool parse_factor(const char *s, double *out)
+{
+	static const struct unit units[] = {{"", 1, 1}, {"x", 1, 1}, {NULL, 0, 0}};
 	double v;
 
-	if (!s || !*s)
+	if (!parse_number(s, units, false, &v) || v > 1000)
 		return false;
-	v = strtod(s, &end);
-	if (end == s || !isfinite(v) || v <= 0)
-		return false;
-	if (*end == '\0' || strcmp(end, "/s") == 0)
-		*out = v;
-	else if (strcmp(end, "/m") == 0)
-		*out = v / 60.0;
-	else
-		return false;
+	*out = v;
 	return true;
 }
 

@@ -30,6 +30,8 @@ bool rng_chance(struct rng *r, double p);
 bool parse_duration(const char *s, double *out);
 /* "200/s", "200", "1200/m" -> per second; false when malformed or not positive. */
 bool parse_rate(const char *s, double *out);
+/* "3", "2.5", "3x" -> a multiplier in (0, 1000]; false otherwise. */
+bool parse_factor(const char *s, double *out);
 /* A decimal integer in [min, max]; false otherwise. */
 bool parse_int(const char *s, long long min, long long max, long long *out);
 

@@ -1,8 +1,9 @@
 /*
  * itest_load.c — terminus-load, run as the real binary: a short run of every scenario must
- * exit 0 with a JSON report whose counts make sense (and with every invariant of DESIGN §6
- * checked by the tool itself), and its invariant checker must catch each kind of violation
- * planted in the database, naming it, while a clean database passes.
+ * exit 0 with a JSON report whose counts make sense (a surge's phases and timeline among them)
+ * and with every invariant of DESIGN §6 checked by the tool itself, and its invariant checker
+ * must catch each kind of violation planted in the database, naming it, while a clean database
+ * passes.
  *
  * The chaos run restarts the shared PostgreSQL cluster (pg_ctl stop -m immediate, then start)
  * and SIGKILLs processes — only ones the tool started itself. Suites run one at a time, so the
@@ -392,6 +393,76 @@ static void test_noisy_tenant(void **state)
 	run_release(&r);
 }
 
+/* surge: 20/s for a 1 s warm-up and 2 s, 60/s for 2 s, 20/s for 3 s. The open-loop schedule is
+ * fixed, so each
+ * phase and each second holds exactly its arrivals (no retries: surge sends each once); the
+ * phases add up to the run's totals; the recovery time is there, a number or null (the
+ * machine's load decides which, so it is not asserted). */
+static void test_surge(void **state)
+{
+	const char *args[] = {"surge",   COMMON,     "--workers", "1",        "--rate",
+	                      "20/s",    "--warmup", "1s",        "--before", "2s",
+	                      "--surge", "2s",       "--after",   "3s",       NULL};
+	static const char *const phase_name[] = {"warmup", "before", "surge", "after"};
+	static const long long phase_sent[] = {20, 40, 120, 60};
+	static const long long second_sent[] = {20, 20, 20, 60, 60, 20, 20, 20};
+	const size_t nsec = sizeof(second_sent) / sizeof(second_sent[0]);
+	long long sent = 0, answered = 0, tl_sent = 0;
+	const json_t *phases, *timeline, *recovery;
+	struct run r;
+
+	(void)state;
+	load_run(&r, "surge", args);
+	assert_clean(&r);
+	assert_sane_latency(r.report);
+	H_CHECK(jint(r.report, "requests.unsent") == 0 && jint(r.report, "requests.abandoned") == 0,
+	        "requests never sent or never answered");
+	phases = h_j(r.report, "surge.phases");
+	H_CHECK(json_array_size(phases) == 4, "want 4 phases, got %zu", json_array_size(phases));
+	for (size_t i = 0; i < 4; i++) {
+		const json_t *p = json_array_get(phases, i);
+
+		H_CHECK(h_jstr(p, "name") != NULL && strcmp(h_jstr(p, "name"), phase_name[i]) == 0,
+		        "phase %zu is %s, want %s", i, h_jstr(p, "name"), phase_name[i]);
+		H_CHECK(jint(p, "sent") == phase_sent[i], "phase %s: %lld sent, want %lld",
+		        h_jstr(p, "name"), jint(p, "sent"), phase_sent[i]);
+		H_CHECK(jint(p, "answered") <= jint(p, "sent"), "phase %s: more answers than sent",
+		        h_jstr(p, "name"));
+		sent += jint(p, "sent");
+		answered += jint(p, "answered");
+	}
+	H_CHECK(jnum(json_array_get(phases, 1), "offered_rps") == 20 &&
+	                jnum(json_array_get(phases, 2), "offered_rps") == 60 &&
+	                jnum(json_array_get(phases, 3), "offered_rps") == 20,
+	        "offered rates are not 20, 60, 20 per second");
+	H_CHECK(sent == jint(r.report, "requests.sent") &&
+	                answered == jint(r.report, "requests.answered"),
+	        "the phases add up to %lld sent, %lld answered; the run to %lld and %lld", sent,
+	        answered, jint(r.report, "requests.sent"), jint(r.report, "requests.answered"));
+	timeline = h_j(r.report, "surge.timeline");
+	H_CHECK(json_array_size(timeline) == nsec, "want %zu seconds in the timeline, got %zu",
+	        nsec, json_array_size(timeline));
+	for (size_t i = 0; i < nsec; i++) {
+		const json_t *sec = json_array_get(timeline, i);
+
+		H_CHECK(jint(sec, "second") == (long long)i && jint(sec, "sent") == second_sent[i],
+		        "timeline[%zu]: second %lld, %lld sent, want %zu and %lld", i,
+		        jint(sec, "second"), jint(sec, "sent"), i, second_sent[i]);
+		H_CHECK(json_is_number(h_j(sec, "p99_ms")) && jint(sec, "429") >= 0 &&
+		                jint(sec, "503") >= 0 && jint(sec, "errors") >= 0,
+		        "timeline[%zu] lacks a field", i);
+		tl_sent += jint(sec, "sent");
+	}
+	H_CHECK(tl_sent == sent, "the timeline adds up to %lld sent, the phases to %lld", tl_sent,
+	        sent);
+	recovery = json_object_get(h_j(r.report, "surge"), "recovery_s");
+	H_CHECK(json_is_number(recovery) || json_is_null(recovery),
+	        "surge.recovery_s is neither a number nor null");
+	H_CHECK(json_is_number(h_j(r.report, "surge.baseline_p99_ms")), "no baseline p99");
+	H_CHECK(strstr(r.output, "recovery    ") != NULL, "no recovery line in the text report");
+	run_release(&r);
+}
+
 static void test_chaos(void **state)
 {
 	const char *args[] = {"chaos",      "--log-dir",
@@ -727,13 +798,10 @@ int main(void)
 	/* checkout before chaos: chaos's PostgreSQL restart leaves the suite's API a few 503s to
 	 * shed, and checkout counts errors. */
 	const struct CMUnitTest scenarios[] = {
-	        cmocka_unit_test(test_mixed),
-	        cmocka_unit_test(test_flash_sale),
-	        cmocka_unit_test(test_retry_storm),
-	        cmocka_unit_test(test_noisy_tenant),
-	        cmocka_unit_test(test_checkout),
-	        cmocka_unit_test(test_chaos),
-	        cmocka_unit_test(test_check_whole_database),
+	        cmocka_unit_test(test_mixed),       cmocka_unit_test(test_flash_sale),
+	        cmocka_unit_test(test_retry_storm), cmocka_unit_test(test_noisy_tenant),
+	        cmocka_unit_test(test_checkout),    cmocka_unit_test(test_surge),
+	        cmocka_unit_test(test_chaos),       cmocka_unit_test(test_check_whole_database),
 	};
 	int failed;
 
