@@ -60,7 +60,6 @@
 /* Outbox and worker */
 #define OUTBOX_LEASE_S         30   /* a claim another worker may take over after this */
 #define OUTBOX_BATCH           32   /* events per claim (one round trip) */
-#define OUTBOX_CLAIM_DEPTH     64   /* candidates per store: room to skip others' locks */
 #define OUTBOX_POLL_MS         1000 /* idle poll when no NOTIFY arrives */
 #define OUTBOX_RETENTION_HOURS 24   /* done events are kept this long for inspection */
 #define SWEEP_INTERVAL_S       60   /* retention and idempotency-key sweeps */

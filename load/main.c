@@ -54,7 +54,7 @@ static void usage(FILE *out)
 	        "                 and PostgreSQL is stopped -m immediate and started again\n"
 	        "  surge          mixed at --rate for --warmup and --before, at --surge-factor x\n"
 	        "                 --rate for --surge, at --rate again for --after (open loop; 100/s,\n"
-	        "                 5s, 15s, 3x, 20s, 30s; --concurrency 512, --retries 0): what the\n"
+	        "                 5s, 15s, 3x, 20s, 30s; --concurrency 1000, --retries 0): what the\n"
 	        "                 API answers\n"
 	        "                 per phase and per second (2xx, 429, 503, …) and how many seconds\n"
 	        "                 after the surge its rolling p99 came back. Choose --rate as a mixed\n"

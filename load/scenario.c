@@ -219,7 +219,7 @@ void scenario_defaults(struct load_opts *o, enum scenario sc)
 		/* What the server answers, unretried; and room in flight for what it holds, so that
 		 * the generator's cap does not queue the surge where the server cannot shed it. */
 		o->retries = 0;
-		o->concurrency = 512;
+		o->concurrency = 1000;
 		o->duration_s = o->warmup_s + o->before_s + o->surge_s + o->after_s;
 		break;
 	}

@@ -136,54 +136,59 @@ bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *l
 }
 
 /*
- * The claim: a skip scan lists the stores that have pending events, a lateral subquery takes
- * each store's oldest due events (row_number = its place in that store's queue), and the batch
- * is filled in rounds — every store's first event, then every store's second — so a flooding
- * store gets one slot per round like everybody else. FOR UPDATE SKIP LOCKED on the
- * materialised pick keeps concurrent claimers off each other's rows and locks no more than the
- * batch; the UPDATE sets the lease and the statement commits at once.
+ * The claim: a skip scan lists the stores that have due pending events; each of them gets a fair
+ * share of the batch (k = ceil(batch / stores)), and a lateral scan of its queue, in order, locks
+ * its k oldest due unleased events with FOR UPDATE SKIP LOCKED — so concurrent claimers pass over
+ * each other's rows instead of waiting, and one store's flood gets k slots like everybody else.
+ * The batch is filled in rounds (every store's first event, then every store's second); the
+ * UPDATE sets the lease, and the statement commits at once. Locking inside the per-store scan,
+ * on the index whose order it is, leaves the planner nothing to choose: no join back to the table
+ * through a pending-rows index, whose cost stale statistics can make look free (migration 004
+ * tells that story). The price: with more stores than the batch, up to one row per store is
+ * locked and, past the batch, left at once.
  */
-static struct db_stmt st_claim = DB_STMT(
-        "outbox_claim",
-        "WITH RECURSIVE s AS ("
-        "  (SELECT store_id FROM outbox_events WHERE status = 'pending' "
-        "   ORDER BY store_id LIMIT 1) "
-        "  UNION ALL "
-        "  SELECT (SELECT o.store_id FROM outbox_events o "
-        "          WHERE o.status = 'pending' AND o.store_id > s.store_id "
-        "          ORDER BY o.store_id LIMIT 1) "
-        "  FROM s WHERE s.store_id IS NOT NULL), "
-        "cand AS ("
-        "  SELECT c.id, c.rn, c.available_at FROM s CROSS JOIN LATERAL ("
-        "    SELECT e.id, e.available_at, "
-        "           row_number() OVER (ORDER BY e.available_at, e.seq) AS rn "
-        "    FROM outbox_events e "
-        "    WHERE e.store_id = s.store_id AND e.status = 'pending' AND e.available_at <= now() "
-        "      AND (e.claimed_until IS NULL OR e.claimed_until < now()) "
-        "    ORDER BY e.available_at, e.seq LIMIT $2) AS c "
-        "  WHERE s.store_id IS NOT NULL), "
-        "picked AS MATERIALIZED ("
-        "  SELECT o.id FROM outbox_events o JOIN cand ON cand.id = o.id "
-        "  WHERE o.status = 'pending' AND (o.claimed_until IS NULL OR o.claimed_until < now()) "
-        "  ORDER BY cand.rn, cand.available_at LIMIT $3 "
-        "  FOR UPDATE OF o SKIP LOCKED) "
-        "UPDATE outbox_events o SET claimed_by = $1, "
-        "       claimed_until = now() + make_interval(secs => $4::int) "
-        "FROM picked WHERE o.id = picked.id "
-        "RETURNING o.id, o.store_id, o.type, o.aggregate_id, o.payload::text, o.attempts, "
-        "          coalesce(o.traceparent, ''), extract(epoch FROM o.created_at)::float8");
+static struct db_stmt st_claim =
+        DB_STMT("outbox_claim",
+                "WITH RECURSIVE s AS ("
+                "  (SELECT store_id FROM outbox_events "
+                "   WHERE status = 'pending' AND available_at <= now() ORDER BY store_id LIMIT 1) "
+                "  UNION ALL "
+                "  SELECT (SELECT o.store_id FROM outbox_events o "
+                "          WHERE o.status = 'pending' AND o.available_at <= now() "
+                "            AND o.store_id > s.store_id ORDER BY o.store_id LIMIT 1) "
+                "  FROM s WHERE s.store_id IS NOT NULL), "
+                "share AS (SELECT greatest(1, ceil($2::numeric / greatest(count(*), 1)))::int AS k "
+                "          FROM s WHERE s.store_id IS NOT NULL), "
+                "picked AS MATERIALIZED ("
+                "  SELECT c.id FROM ("
+                "    SELECT l.id, l.available_at, "
+                "           row_number() OVER (PARTITION BY l.store_id "
+                "                              ORDER BY l.available_at, l.seq) AS rn "
+                "    FROM s CROSS JOIN LATERAL ("
+                "      SELECT e.id, e.store_id, e.available_at, e.seq FROM outbox_events e "
+                "      WHERE e.store_id = s.store_id AND e.status = 'pending' "
+                "        AND e.available_at <= now() "
+                "        AND (e.claimed_until IS NULL OR e.claimed_until < now()) "
+                "      ORDER BY e.available_at, e.seq LIMIT (SELECT k FROM share) "
+                "      FOR UPDATE SKIP LOCKED) AS l "
+                "    WHERE s.store_id IS NOT NULL) AS c "
+                "  ORDER BY c.rn, c.available_at LIMIT $2) "
+                "UPDATE outbox_events o SET claimed_by = $1, "
+                "       claimed_until = now() + make_interval(secs => $3::int) "
+                "FROM picked WHERE o.id = picked.id "
+                "RETURNING o.id, o.store_id, o.type, o.aggregate_id, o.payload::text, o.attempts, "
+                "          coalesce(o.traceparent, ''), extract(epoch FROM o.created_at)::float8");
 
-bool outbox_claim(struct db_conn *c, const char *owner, int max, int depth,
-                  struct outbox_event *events, int *n, struct err *e)
+bool outbox_claim(struct db_conn *c, const char *owner, int max, struct outbox_event *events,
+                  int *n, struct err *e)
 {
-	char per[16], lim[16], lease[16];
+	char lim[16], lease[16];
 	PGresult *r;
 
 	*n = 0;
-	snprintf(per, sizeof(per), "%d", depth);
 	snprintf(lim, sizeof(lim), "%d", max);
 	snprintf(lease, sizeof(lease), "%d", OUTBOX_LEASE_S);
-	r = db_exec_once(c, NULL, true, &st_claim, DB_PARAMS(owner, per, lim, lease), e);
+	r = db_exec_once(c, NULL, true, &st_claim, DB_PARAMS(owner, lim, lease), e);
 	if (r == NULL)
 		return false;
 	for (int i = 0; i < PQntuples(r) && i < max; i++) {

@@ -1,0 +1,15 @@
+-- 004: a claim whose plan cannot go wrong when the statistics are stale.
+--
+-- Found with `terminus-load surge` (1,200 requests/s against a system that sustains 400): the
+-- surge left 18,000 events pending, while the table's statistics, taken when the queue was
+-- empty, said that almost nothing was. On those estimates the planner preferred this index for
+-- every pending-row lookup — a scan plus a sort looks free over "one row" — and joined the claim's
+-- candidates back to the table through it, re-running the per-store subquery once per pending
+-- row: 78 s per claim. Every claim hit statement_timeout, and autovacuum, which would have
+-- refreshed the statistics, waited forever for the pins those scans held (BufferPin): the queue
+-- stood still. The claim now locks inside the per-store scan (src/outbox.c), and this index
+-- goes, so that every lookup of pending rows has one index to use, outbox_pending_store
+-- (store_id, available_at, seq), whose order is the claim's. Its price: an idle worker's question
+-- "when is the next event due" (outbox_next_due) now reads the pending rows' index entries rather
+-- than the first one; an idle queue is small.
+DROP INDEX outbox_pending;
