@@ -1095,6 +1095,65 @@ static void test_two_workers_drain_backlog(void **state)
 	p_load_free(&l);
 }
 
+/* ---- a backlog the statistics know nothing about --------------------------------------------- */
+
+#define STALE_STORES  4
+#define STALE_PENDING 2000 /* per store */
+
+static int stale_teardown(void **state)
+{
+	h_db_exec("ALTER TABLE outbox_events RESET (autovacuum_enabled)", NULL);
+	return teardown(state);
+}
+
+/* Regression (migration 004): the outbox's statistics say nothing is pending — analyzed over a
+ * history of done events, and kept that way with autovacuum off for the table — while 8,000
+ * events are. The old claim's plan, chosen on that estimate, re-ran its per-store scan once per
+ * pending row and never finished inside statement_timeout: the queue stood still. The worker
+ * must drain it like any backlog. */
+static void test_backlog_with_stale_statistics(void **state)
+{
+	struct h_store s[STALE_STORES];
+	struct p_worker w;
+	struct p_worker_opts o = {.no_wait = true, .log_level = "warn"};
+	long long v = -1;
+	char n[16];
+
+	(void)state;
+	snprintf(n, sizeof(n), "%d", STALE_PENDING);
+	for (int i = 0; i < STALE_STORES; i++)
+		h_must_create_store(&s[i], "stale");
+	H_CHECK(p_wait_db(60, &v, "==", 0,
+	                  "SELECT count(*) FROM outbox_events WHERE status = 'pending'", NULL),
+	        "%lld events still pending from earlier tests", v);
+	h_db_exec("ALTER TABLE outbox_events SET (autovacuum_enabled = false)", NULL);
+	h_db_exec("INSERT INTO outbox_events (id, store_id, type, aggregate_id, payload, status, "
+	          "done_at) SELECT gen_random_uuid(), $1, 'OrderStatusChanged', gen_random_uuid(), "
+	          "'{}', 'done', now() FROM generate_series(1, 20000)",
+	          s[0].id, NULL);
+	h_db_exec("ANALYZE outbox_events", NULL);
+	for (int i = 0; i < STALE_STORES; i++)
+		h_db_exec("INSERT INTO outbox_events (id, store_id, type, aggregate_id, payload) "
+		          "SELECT gen_random_uuid(), $1, 'OrderStatusChanged', gen_random_uuid(), "
+		          "jsonb_build_object('order_id', gen_random_uuid(), 'to', 'confirmed', "
+		          "'at', now()) FROM generate_series(1, $2::int)",
+		          s[i].id, n, NULL);
+
+	H_CHECK(p_worker_start(&w, "stale", &o), "the worker did not start");
+	if (!p_wait_db(90, &v, "==", 0,
+	               "SELECT count(*) FROM outbox_events WHERE status = 'pending'", NULL)) {
+		p_show_log_tail(w.log, 10);
+		H_FAIL("%lld of %d events still pending after 90 s", v,
+		       STALE_STORES * STALE_PENDING);
+	}
+	must_term(&w);
+	H_CHECK(h_db_ll("SELECT count(*) FROM outbox_events WHERE status = 'done' AND store_id IN "
+	                "($1, $2, $3, $4) AND attempts = 1",
+	                s[0].id, s[1].id, s[2].id, s[3].id, NULL) == STALE_STORES * STALE_PENDING,
+	        "not every event done at its first attempt");
+	h_db_exec("ALTER TABLE outbox_events RESET (autovacuum_enabled)", NULL);
+}
+
 /* ---- the wake-up connection comes back ------------------------------------------------------- */
 
 #define WAKE_ORDERS 10
@@ -1230,6 +1289,7 @@ int main(void)
 	        cmocka_unit_test_teardown(test_cancel_confirmed, teardown),
 	        cmocka_unit_test_teardown(test_sigterm_with_events_in_flight, teardown),
 	        cmocka_unit_test_teardown(test_two_workers_drain_backlog, teardown),
+	        cmocka_unit_test_teardown(test_backlog_with_stale_statistics, stale_teardown),
 	        cmocka_unit_test_teardown(test_listener_reconnects, teardown),
 	        cmocka_unit_test_teardown(test_worker_sweeps_expired_rows, teardown),
 	};
