@@ -12,8 +12,8 @@
 /*
  * Per batch: complete the events our lease still holds (d, which also casts each payload's
  * order id: a join on a cast (uuid_in is not leakproof) cannot use the orders index under
- * row-level security, and scanned all the store's orders per batch); claim each in processed_events (g:
- * an event someone already counted yields no row and counts nothing); read each counted
+ * row-level security, and scanned all the store's orders per batch); claim each in processed_events
+ * (g: an event someone already counted yields no row and counts nothing); read each counted
  * change's hour, target status and order (c); add the batch's sums to the hourly row (h) and,
  * for confirmations (+) and refunds (−), to the product rows (p). Rows are upserted in
  * (hour, product) order, so two batches of one store lock them in the same order and cannot
