@@ -5,8 +5,8 @@
  * takes one token, or is refused with the time until the next one. The table has a fixed number
  * of slots, allocated once: a key takes a free slot in its probe window, or else the slot there
  * whose bucket holds the most tokens (a full bucket forgets nothing, because a new key starts
- * full). Only when more keys than slots are busy at once can a drained bucket be forgotten —
- * and then that key is let through early, never refused wrongly.
+ * full). Only when more busy keys than a probe window holds (8) meet in one window can a drained
+ * bucket be forgotten — and then that key is let through early, never refused wrongly.
  *
  * The limit is per process: N API processes behind a balancer let a store through N times the
  * rate. Thread-safe (one mutex; a lookup is a few hundred nanoseconds).

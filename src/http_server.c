@@ -27,6 +27,7 @@
 #include <uuid/uuid.h>
 
 #include "app.h"
+#include "auth.h"
 #include "clock.h"
 #include "constants.h"
 #include "http.h"
@@ -322,16 +323,27 @@ static void shed(struct request *req, int waited_ms)
 
 /* Per-store rate limiting, before the request takes a place in the queue: a store over its
  * rate gets 429 rate_limited with Retry-After (whole seconds, rounded up) and costs the others
- * nothing. True when the request may go on. Called on MHD's thread. */
+ * nothing. True when the request may go on. Called on MHD's thread.
+ *
+ * A store has two buckets: one for requests without credentials (its storefront) and one for
+ * requests that carry an Authorization header (its admins), so that an anonymous flood of a
+ * store's public routes — which anyone can send — cannot lock its admins out. The operator's key
+ * (checked here in constant time; store keys would need the database) is never limited. */
 static bool within_rate(struct http_server *s, struct req_ctx *ctx)
 {
-	const char *slug;
+	const char *slug, *authz;
+	char key[RATELIMIT_KEY_MAX];
 	long long wait_ms;
 	struct err e = ERR_INIT;
 
 	if (s->limiter == NULL || (slug = api_request_store(&ctx->req)) == NULL)
 		return true;
-	wait_ms = ratelimit_take(s->limiter, slug, strlen(slug), clock_ms());
+	authz = req_header(&ctx->req, "Authorization");
+	if (authz != NULL && auth_bearer(authz) != NULL &&
+	    auth_operator_matches(s->app->cfg.operator_key, auth_bearer(authz)))
+		return true;
+	snprintf(key, sizeof(key), "%s%s", authz != NULL ? "admin:" : "", slug);
+	wait_ms = ratelimit_take(s->limiter, key, strlen(key), clock_ms());
 	if (wait_ms == 0)
 		return true;
 	/* For the access log line; the handler would have set it from the store's row. */

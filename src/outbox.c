@@ -136,25 +136,30 @@ bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *l
 }
 
 /*
- * The claim: a skip scan lists the stores that have due pending events; each of them gets a fair
- * share of the batch (k = ceil(batch / stores)), and a lateral scan of its queue, in order, locks
- * its k oldest due unleased events with FOR UPDATE SKIP LOCKED — so concurrent claimers pass over
- * each other's rows instead of waiting, and one store's flood gets k slots like everybody else.
- * The batch is filled in rounds (every store's first event, then every store's second); the
- * UPDATE sets the lease, and the statement commits at once. Locking inside the per-store scan,
- * on the index whose order it is, leaves the planner nothing to choose: no join back to the table
- * through a pending-rows index, whose cost stale statistics can make look free (migration 004
- * tells that story). The price: with more stores than the batch, up to one row per store is
- * locked and, past the batch, left at once.
+ * The claim: a skip scan lists the stores that have due pending events not leased to anyone;
+ * each of them gets a fair share of the batch (k = ceil(batch / stores)), and a lateral scan of its
+ * queue, in order, locks its k oldest due unleased events with FOR UPDATE SKIP LOCKED — so
+ * concurrent claimers pass over each other's rows instead of waiting, and one store's flood gets k
+ * slots like everybody else. The batch is filled in rounds (every store's first event, then every
+ * store's second); the UPDATE sets the lease, and the statement commits at once. Locking inside the
+ * per-store scan, on the index whose order it is, leaves the planner nothing to choose: no join
+ * back to the table through a pending-rows index, whose cost stale statistics can make look free
+ * (migration 004 tells that story). The prices: a store with fewer due events than its share leaves
+ * the batch short (the next claim follows at once); with more stores than the batch, one row per
+ * store is locked and, past the batch, left at once; and the skip scan walks the index entries of
+ * events not yet due or leased (retries in backoff), where it cannot skip.
  */
 static struct db_stmt st_claim =
         DB_STMT("outbox_claim",
                 "WITH RECURSIVE s AS ("
                 "  (SELECT store_id FROM outbox_events "
-                "   WHERE status = 'pending' AND available_at <= now() ORDER BY store_id LIMIT 1) "
+                "   WHERE status = 'pending' AND available_at <= now() "
+                "     AND (claimed_until IS NULL OR claimed_until < now()) "
+                "   ORDER BY store_id LIMIT 1) "
                 "  UNION ALL "
                 "  SELECT (SELECT o.store_id FROM outbox_events o "
                 "          WHERE o.status = 'pending' AND o.available_at <= now() "
+                "            AND (o.claimed_until IS NULL OR o.claimed_until < now()) "
                 "            AND o.store_id > s.store_id ORDER BY o.store_id LIMIT 1) "
                 "  FROM s WHERE s.store_id IS NOT NULL), "
                 "share AS (SELECT greatest(1, ceil($2::numeric / greatest(count(*), 1)))::int AS k "

@@ -4,6 +4,7 @@
  * Tokens are kept as a double and refilled lazily on each take from the time elapsed since the
  * bucket was last touched, so an idle key costs nothing and no timer thread exists.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -117,7 +118,9 @@ long long ratelimit_take(struct ratelimit *rl, const char *key, size_t keylen, l
 	if (s->tokens >= 1) {
 		s->tokens -= 1;
 	} else {
-		wait_ms = (long long)((1 - s->tokens) / rl->rate_per_ms) + 1;
+		wait_ms = (long long)ceil((1 - s->tokens) / rl->rate_per_ms);
+		if (wait_ms < 1)
+			wait_ms = 1;
 	}
 	pthread_mutex_unlock(&rl->lock);
 	return wait_ms;
