@@ -50,12 +50,12 @@ bool outbox_complete_now(struct db_conn *c, const struct outbox_event *ev, const
 bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
                  const char *error, int base_ms, int max_attempts, bool *dead,
                  struct err *e) MUST_CHECK;
-/* Claims up to max due events for owner with a lease of OUTBOX_LEASE_S, round-robin across
- * stores with due work (each store a fair share of max, its oldest first), in one statement
- * that commits at once; rows another claimer is locking are skipped. events[0..*n) are filled;
- * release each with outbox_event_release. */
-bool outbox_claim(struct db_conn *c, const char *owner, int max, struct outbox_event *events,
-                  int *n, struct err *e) MUST_CHECK;
+/* Claims up to OUTBOX_BATCH due events for owner with a lease of OUTBOX_LEASE_S, round-robin
+ * across stores with due work (each store a fair share of the batch, its oldest first), in one
+ * statement that commits at once; rows another claimer is locking are skipped. events (room for
+ * OUTBOX_BATCH) [0..*n) are filled; release each with outbox_event_release. */
+bool outbox_claim(struct db_conn *c, const char *owner, struct outbox_event *events, int *n,
+                  struct err *e) MUST_CHECK;
 /* Gives an unstarted claim back (shutdown): due again at once for any worker. */
 bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
                     struct err *e) MUST_CHECK;

@@ -149,6 +149,12 @@ bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *l
  * store is locked and, past the batch, left at once; and the skip scan walks the index entries of
  * events not yet due or leased (retries in backoff), where it cannot skip.
  */
+/* The batch size is written into the statement, not passed: as a parameter, a generic plan
+ * prices LIMIT $n at a tenth of the rows and joined the batch back to the table with a sequential
+ * scan (49 ms over 68,000 rows for 32 events, measured with auto_explain). */
+#define CLAIM_BATCH_STR(n)  #n
+#define CLAIM_BATCH_XSTR(n) CLAIM_BATCH_STR(n)
+#define CLAIM_BATCH         CLAIM_BATCH_XSTR(OUTBOX_BATCH)
 static struct db_stmt st_claim =
         DB_STMT("outbox_claim",
                 "WITH RECURSIVE s AS ("
@@ -162,7 +168,8 @@ static struct db_stmt st_claim =
                 "            AND (o.claimed_until IS NULL OR o.claimed_until < now()) "
                 "            AND o.store_id > s.store_id ORDER BY o.store_id LIMIT 1) "
                 "  FROM s WHERE s.store_id IS NOT NULL), "
-                "share AS (SELECT greatest(1, ceil($2::numeric / greatest(count(*), 1)))::int AS k "
+                "share AS (SELECT greatest(1, ceil(" CLAIM_BATCH
+                "::numeric / greatest(count(*), 1)))::int AS k "
                 "          FROM s WHERE s.store_id IS NOT NULL), "
                 "picked AS MATERIALIZED ("
                 "  SELECT c.id FROM ("
@@ -177,26 +184,25 @@ static struct db_stmt st_claim =
                 "      ORDER BY e.available_at, e.seq LIMIT (SELECT k FROM share) "
                 "      FOR UPDATE SKIP LOCKED) AS l "
                 "    WHERE s.store_id IS NOT NULL) AS c "
-                "  ORDER BY c.rn, c.available_at LIMIT $2) "
+                "  ORDER BY c.rn, c.available_at LIMIT " CLAIM_BATCH ") "
                 "UPDATE outbox_events o SET claimed_by = $1, "
-                "       claimed_until = now() + make_interval(secs => $3::int) "
+                "       claimed_until = now() + make_interval(secs => $2::int) "
                 "FROM picked WHERE o.id = picked.id "
                 "RETURNING o.id, o.store_id, o.type, o.aggregate_id, o.payload::text, o.attempts, "
                 "          coalesce(o.traceparent, ''), extract(epoch FROM o.created_at)::float8");
 
-bool outbox_claim(struct db_conn *c, const char *owner, int max, struct outbox_event *events,
-                  int *n, struct err *e)
+bool outbox_claim(struct db_conn *c, const char *owner, struct outbox_event *events, int *n,
+                  struct err *e)
 {
-	char lim[16], lease[16];
+	char lease[16];
 	PGresult *r;
 
 	*n = 0;
-	snprintf(lim, sizeof(lim), "%d", max);
 	snprintf(lease, sizeof(lease), "%d", OUTBOX_LEASE_S);
-	r = db_exec_once(c, NULL, true, &st_claim, DB_PARAMS(owner, lim, lease), e);
+	r = db_exec_once(c, NULL, true, &st_claim, DB_PARAMS(owner, lease), e);
 	if (r == NULL)
 		return false;
-	for (int i = 0; i < PQntuples(r) && i < max; i++) {
+	for (int i = 0; i < PQntuples(r) && i < OUTBOX_BATCH; i++) {
 		struct outbox_event *ev = &events[i];
 
 		memset(ev, 0, sizeof(*ev));

@@ -178,7 +178,7 @@ static void *handler_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		seen = w->wake_seq;
 		pthread_mutex_unlock(&w->lock);
-		if (!outbox_claim(c, t->owner, OUTBOX_BATCH, batch, &n, &e))
+		if (!outbox_claim(c, t->owner, batch, &n, &e))
 			goto lost;
 		/* Group the batch by store and type (claims interleave stores for fairness); each
 		 * group runs as one batch. */
