@@ -18,6 +18,7 @@
 #include "router.h"
 #include "trace.h"
 
+struct api_route;
 struct app;
 struct db_conn;
 struct MHD_Connection;
@@ -39,6 +40,7 @@ struct request {
 	char request_id[REQUEST_ID_MAX + 1];
 	struct trace trace; /* the caller's trace continued, or a new one (trace.h) */
 	const char *route;  /* the matched pattern, for logs and metrics; NULL if none */
+	const struct api_route *matched; /* its row in api.c's table, once matched */
 	struct route_params params;
 
 	char *body; /* NUL-terminated copy of the body (may contain NULs before len) */

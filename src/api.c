@@ -256,6 +256,7 @@ static const struct api_route *match(struct request *req, char allow[64])
 		if (strcmp(routes[i].method, req->method) == 0) {
 			req->route = routes[i].pattern;
 			req->params = params;
+			req->matched = &routes[i];
 			return &routes[i];
 		}
 		snprintf(allow + strlen(allow), 64 - strlen(allow), "%s%s",
@@ -281,7 +282,8 @@ void api_dispatch(struct request *req)
 	char allow[64];
 
 	log_ctx_set(&ctx);
-	route = match(req, allow);
+	/* Admission may have matched it already (rate limiting, on the I/O thread). */
+	route = req->matched != NULL ? req->matched : match(req, allow);
 	if (route == NULL) {
 		if (allow[0] != '\0') {
 			err_set(&e, 405, "method_not_allowed", "%s is not allowed here; use %s",

@@ -331,7 +331,7 @@ static void shed(struct request *req, int waited_ms)
  * (checked here in constant time; store keys would need the database) is never limited. */
 static bool within_rate(struct http_server *s, struct req_ctx *ctx)
 {
-	const char *slug, *authz;
+	const char *slug, *authz, *token;
 	char key[RATELIMIT_KEY_MAX];
 	long long wait_ms;
 	struct err e = ERR_INIT;
@@ -339,8 +339,8 @@ static bool within_rate(struct http_server *s, struct req_ctx *ctx)
 	if (s->limiter == NULL || (slug = api_request_store(&ctx->req)) == NULL)
 		return true;
 	authz = req_header(&ctx->req, "Authorization");
-	if (authz != NULL && auth_bearer(authz) != NULL &&
-	    auth_operator_matches(s->app->cfg.operator_key, auth_bearer(authz)))
+	token = authz != NULL ? auth_bearer(authz) : NULL;
+	if (token != NULL && auth_operator_matches(s->app->cfg.operator_key, token))
 		return true;
 	snprintf(key, sizeof(key), "%s%s", authz != NULL ? "admin:" : "", slug);
 	wait_ms = ratelimit_take(s->limiter, key, strlen(key), clock_ms());
