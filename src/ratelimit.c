@@ -89,9 +89,11 @@ static struct slot *find(struct ratelimit *rl, const char *key, size_t n, long l
 		}
 		if (s->keylen == n && memcmp(s->key, key, n) == 0)
 			return s;
-		if (refilled(rl, s, now_ms) > most) {
+		double t = refilled(rl, s, now_ms);
+
+		if (t > most) {
 			spare = s;
-			most = refilled(rl, s, now_ms);
+			most = t;
 		}
 	}
 	memcpy(spare->key, key, n);
