@@ -73,6 +73,7 @@ void api_orders_cancel(struct request *req);
 /* api_ops.c */
 void api_events_list(struct request *req);
 void api_ops_outbox(struct request *req);
+void api_ops_workers(struct request *req);
 void api_ops_retry_dead(struct request *req);
 
 /* api_flags.c */

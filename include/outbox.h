@@ -76,6 +76,9 @@ bool outbox_stats(struct db_conn *c, json_t **out, struct err *e) MUST_CHECK;
  * scrape; on a database failure appends terminus_outbox_scrape_ok 0 instead. c idle. */
 struct metrics_text;
 void outbox_metrics(struct db_conn *c, struct metrics_text *t);
+/* The workers' heartbeats: {"data":[{worker_id, started_at, seen_at, events_done,
+ * seen_seconds_ago, status: alive|silent}], "heartbeat_timeout_seconds"}. */
+bool outbox_workers(struct db_conn *c, int heartbeat_s, json_t **out, struct err *e) MUST_CHECK;
 /* Dead → pending with attempts reset. *found false: no such event; *was_dead false: not dead. */
 bool outbox_retry_dead(struct db_conn *c, const char *event_id, bool *found, bool *was_dead,
                        json_t **out, struct err *e) MUST_CHECK;

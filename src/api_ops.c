@@ -32,6 +32,23 @@ void api_ops_outbox(struct request *req)
 	api_commit_reply(req, c, 200, out, &e);
 }
 
+void api_ops_workers(struct request *req)
+{
+	struct err e = ERR_INIT;
+	struct db_conn *c = api_db(req, &e);
+	json_t *out;
+
+	if (c == NULL || !db_begin(c, NULL, true, &e)) {
+		api_fail(req, &e);
+		return;
+	}
+	if (!outbox_workers(c, req->app->cfg.fault_heartbeat_s, &out, &e)) {
+		api_rollback_fail(req, c, &e);
+		return;
+	}
+	api_commit_reply(req, c, 200, out, &e);
+}
+
 void api_ops_retry_dead(struct request *req)
 {
 	struct err e = ERR_INIT;

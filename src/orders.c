@@ -42,9 +42,10 @@ bool orders_status_valid(const char *status)
 	"   'amount_cents', p.amount_cents, 'currency', p.currency) "                              \
 	" FROM payments p WHERE p.order_id = o.id ORDER BY p.created_at DESC LIMIT 1)"
 
-#define ORDER_TIMELINE                                                                             \
-	"(SELECT json_agg(json_build_object('from', e.from_status, 'to', e.to_status, "            \
-	"   'at', terminus_ts(e.at), 'reason', e.reason) ORDER BY e.id) "                          \
+#define ORDER_TIMELINE                                                                                \
+	"(SELECT json_agg(json_build_object('from', e.from_status, 'to', e.to_status, "               \
+	"   'at', terminus_ts(e.at), 'reason', e.reason, "                                            \
+	"   'trace_id', NULLIF(split_part(coalesce(e.traceparent, ''), '-', 2), '')) ORDER BY e.id) " \
 	" FROM order_events e WHERE e.order_id = o.id)"
 
 /* Parses a json column produced by the database; a failure here is our bug, not input. */

@@ -406,6 +406,42 @@ void outbox_metrics(struct db_conn *c, struct metrics_text *t)
 	err_release(&e);
 }
 
+/* Every worker's heartbeat row, newest started first; silent = not seen for heartbeat_s. A
+ * stopped worker deletes its row; a killed one's stays until a running worker's fault detector
+ * sweeps it after an hour of silence (faults.c). */
+static struct db_stmt st_workers =
+        DB_STMT("outbox_workers",
+                "SELECT worker_id, terminus_ts(started_at), terminus_ts(seen_at), events_done, "
+                "       extract(epoch FROM now() - seen_at)::float8, "
+                "       seen_at < now() - make_interval(secs => $1::int) "
+                "FROM worker_heartbeats ORDER BY started_at DESC, worker_id");
+
+bool outbox_workers(struct db_conn *c, int heartbeat_s, json_t **out, struct err *e)
+{
+	char hb[16];
+	PGresult *r;
+	json_t *data;
+
+	snprintf(hb, sizeof(hb), "%d", heartbeat_s);
+	if ((r = db_exec(c, &st_workers, DB_PARAMS(hb), e)) == NULL)
+		return false;
+	data = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		double age = round(strtod(db_get(r, i, 4), NULL) * 1000) / 1000;
+
+		json_array_append_new(
+		        data,
+		        json_pack("{s:s, s:s, s:s, s:I, s:f, s:s}", "worker_id", db_get(r, i, 0),
+		                  "started_at", db_get(r, i, 1), "seen_at", db_get(r, i, 2),
+		                  "events_done", (json_int_t)db_get_ll(r, i, 3), "seen_seconds_ago",
+		                  age < 0 ? 0 : age, "status",
+		                  strcmp(db_get(r, i, 5), "t") == 0 ? "silent" : "alive"));
+	}
+	PQclear(r);
+	*out = json_pack("{s:o, s:i}", "data", data, "heartbeat_timeout_seconds", heartbeat_s);
+	return true;
+}
+
 static struct db_stmt st_retry = DB_STMT(
         "outbox_retry_dead",
         "WITH u AS (UPDATE outbox_events SET status = 'pending', attempts = 0, "

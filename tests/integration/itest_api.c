@@ -1249,6 +1249,164 @@ static void test_checkout_insufficient_inventory(void **state)
 	resp_release(&r);
 }
 
+/* ---- trace ids in the timeline --------------------------------------------------------------- */
+
+#define TRACE_CREATE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TRACE_REPLAY "0af7651916cd43dd8448eb211c80319c"
+#define TRACE_CANCEL "a3ce929d0e0e47364bf92f3577b34da6"
+
+/* 32 lowercase hex digits, not all zero: a W3C trace id. */
+static bool is_trace_id(const char *s)
+{
+	if (s == NULL || strlen(s) != 32 || strspn(s, "0") == 32)
+		return false;
+	return strspn(s, "0123456789abcdef") == 32;
+}
+
+/* POST path with a "traceparent: 00-<trace>-<span>-01" header (trace NULL: no header). */
+static void post_traced(struct resp *r, const char *path, const char *auth, const char *idem,
+                        const char *body, const char *trace)
+{
+	struct h_req q = {.method = "POST"};
+	char line[120];
+	const char *headers[] = {line, NULL};
+
+	snprintf(line, sizeof(line), "traceparent: 00-%s-00f067aa0ba902b7-01", trace ? trace : "");
+	q.path = path;
+	q.auth = auth;
+	q.idem_key = idem;
+	q.body = body;
+	q.headers = trace ? headers : NULL;
+	H_CHECK(h_request(&q, r), "POST %s: %s", path, r->error);
+}
+
+/* Every timeline entry of the order has a trace_id that is a trace id or null; returns the
+ * trace_id of the transition from → to (from NULL: any), NULL for null. */
+static const char *timeline_trace(const json_t *order, const char *from, const char *to)
+{
+	json_t *tl = h_j(order, "timeline"), *e, *t;
+	int at = timeline_index(order, from, to);
+	size_t i;
+
+	H_CHECK(json_array_size(tl) > 0, "order without a timeline");
+	json_array_foreach(tl, i, e)
+	{
+		t = json_object_get(e, "trace_id");
+		H_CHECK(t != NULL, "timeline[%zu] has no trace_id key", i);
+		H_CHECK(json_is_null(t) || is_trace_id(json_string_value(t)),
+		        "timeline[%zu].trace_id is neither 32 lowercase hex digits nor null", i);
+	}
+	H_CHECK(at >= 0, "the timeline has no %s -> %s entry", from ? from : "*", to);
+	return json_string_value(json_object_get(json_array_get(tl, (size_t)at), "trace_id"));
+}
+
+static void expect_timeline_trace(const json_t *order, const char *from, const char *to,
+                                  const char *want)
+{
+	const char *got = timeline_trace(order, from, to);
+
+	H_CHECK(got != NULL && strcmp(got, want) == 0, "%s -> %s: trace_id %s, want %s",
+	        from ? from : "*", to, got ? got : "null", want);
+}
+
+/* Each timeline entry names the trace of the request (or event) that made the change: the
+ * caller's when it sent a valid traceparent, the one the API started (X-Trace-Id) otherwise;
+ * null when none was recorded. */
+static void test_timeline_trace_ids(void **state)
+{
+	struct resp r = {0}, replay = {0};
+	char pid[H_ID_LEN], oid[H_ID_LEN], oid2[H_ID_LEN], path[200], body[200], key[80];
+	char co_trace[33];
+	const char *x;
+	json_t *o, *t;
+
+	(void)state;
+	h_must_create_product(&sync_store, 300, 10, pid);
+
+	/* Creation with a traceparent: the caller's trace on the creation entry, in the 201 and in
+	 * the stored order. */
+	snprintf(path, sizeof(path), "/v1/stores/%s/orders", sync_store.slug);
+	snprintf(body, sizeof(body),
+	         "{\"items\":[{\"product_id\":\"%s\",\"quantity\":1}],"
+	         "\"customer_email\":\"trace@example.com\"}",
+	         pid);
+	post_traced(&r, path, NULL, NULL, body, TRACE_CREATE);
+	H_STATUS(&r, 201);
+	x = resp_header(&r, "X-Trace-Id");
+	H_CHECK(x && strcmp(x, TRACE_CREATE) == 0, "X-Trace-Id %s, the caller sent %s",
+	        x ? x : "(none)", TRACE_CREATE);
+	H_CHECK(json_array_size(h_j(r.json, "timeline")) == 1, "a new order's timeline: %s",
+	        r.body);
+	expect_timeline_trace(r.json, NULL, "pending", TRACE_CREATE);
+	snprintf(oid, sizeof(oid), "%s", h_jstr(r.json, "id"));
+	o = h_must_get_order(&sync_store, oid);
+	expect_timeline_trace(o, NULL, "pending", TRACE_CREATE);
+	json_decref(o);
+
+	/* A sync checkout without a traceparent: both of its entries carry the trace the API
+	 * started, which is the answer's X-Trace-Id. */
+	h_unique_key(key, sizeof(key), "trace-co");
+	h_checkout(&r, &sync_store, oid, key, "tok_ok");
+	H_STATUS(&r, 200);
+	x = resp_header(&r, "X-Trace-Id");
+	H_CHECK(is_trace_id(x), "checkout X-Trace-Id %s", x ? x : "(none)");
+	H_CHECK(strcmp(x, TRACE_CREATE) != 0, "the checkout continued the creation's trace");
+	snprintf(co_trace, sizeof(co_trace), "%s", x);
+	expect_timeline_trace(r.json, "pending", "payment_authorized", co_trace);
+	expect_timeline_trace(r.json, "payment_authorized", "confirmed", co_trace);
+	expect_timeline_trace(r.json, NULL, "pending", TRACE_CREATE);
+	o = h_must_get_order(&sync_store, oid);
+	expect_timeline_trace(o, "pending", "payment_authorized", co_trace);
+	expect_timeline_trace(o, "payment_authorized", "confirmed", co_trace);
+	json_decref(o);
+
+	/* A replay under another trace is the stored answer, byte for byte: its timeline names the
+	 * checkout's trace, while its X-Trace-Id is the replaying request's. */
+	snprintf(path, sizeof(path), "/v1/stores/%s/orders/%s/checkout", sync_store.slug, oid);
+	post_traced(&replay, path, NULL, key, "{\"payment_token\":\"tok_ok\"}", TRACE_REPLAY);
+	H_SAME_BODY(&r, &replay);
+	x = resp_header(&replay, "Idempotent-Replayed");
+	H_CHECK(x && strcmp(x, "true") == 0, "checkout replay without Idempotent-Replayed: true");
+	x = resp_header(&replay, "X-Trace-Id");
+	H_CHECK(x && strcmp(x, TRACE_REPLAY) == 0, "replay X-Trace-Id %s, the caller sent %s",
+	        x ? x : "(none)", TRACE_REPLAY);
+	expect_timeline_trace(replay.json, "pending", "payment_authorized", co_trace);
+	resp_release(&replay);
+
+	/* A cancel with a traceparent: the caller's trace on its entry. */
+	h_must_create_order(&sync_store, pid, 1, oid2);
+	snprintf(path, sizeof(path), "/v1/stores/%s/orders/%s/cancel", sync_store.slug, oid2);
+	h_unique_key(key, sizeof(key), "trace-cancel");
+	post_traced(&r, path, sync_store.key, key, "{}", TRACE_CANCEL);
+	H_STATUS(&r, 200);
+	expect_timeline_trace(r.json, "pending", "cancelled", TRACE_CANCEL);
+	H_CHECK(strcmp(timeline_trace(r.json, NULL, "pending"), TRACE_CANCEL) != 0,
+	        "the cancel's trace on the creation entry");
+
+	/* A row recorded without a trace: trace_id is there, and null. */
+	h_db_exec("UPDATE order_events SET traceparent = NULL WHERE order_id = $1 "
+	          "AND to_status = 'pending'",
+	          oid, NULL);
+	o = h_must_get_order(&sync_store, oid);
+	H_CHECK(timeline_trace(o, NULL, "pending") == NULL, "creation entry's trace_id not null");
+	t = json_object_get(json_array_get(h_j(o, "timeline"), 0), "trace_id");
+	H_CHECK(json_is_null(t), "timeline[0].trace_id is not JSON null");
+	expect_timeline_trace(o, "pending", "payment_authorized", co_trace);
+	json_decref(o);
+
+	/* The async path: the 202's X-Trace-Id is the trace of its pending -> payment_authorized
+	 * entry too. */
+	h_must_create_product(&async_store, 300, 10, pid);
+	h_must_create_order(&async_store, pid, 1, oid);
+	h_unique_key(key, sizeof(key), "trace-co");
+	h_checkout(&r, &async_store, oid, key, "tok_ok");
+	H_STATUS(&r, 202);
+	x = resp_header(&r, "X-Trace-Id");
+	H_CHECK(is_trace_id(x), "async checkout X-Trace-Id %s", x ? x : "(none)");
+	expect_timeline_trace(r.json, "pending", "payment_authorized", x);
+	resp_release(&r);
+}
+
 /* ---- flags ----------------------------------------------------------------------------------- */
 
 static json_t *find_flag(const json_t *list, const char *key)
@@ -1432,6 +1590,7 @@ int main(void)
 	        cmocka_unit_test(test_checkout_validation),
 	        cmocka_unit_test(test_checkout_order_not_pending),
 	        cmocka_unit_test(test_checkout_insufficient_inventory),
+	        cmocka_unit_test(test_timeline_trace_ids),
 	        cmocka_unit_test(test_flags),
 	        cmocka_unit_test(test_unknown_store),
 	};

@@ -4,7 +4,8 @@
  * log lines for the request, is stored with every outbox event the request causes (with a span
  * of the API's own), and is the trace_id of every worker log line about those events — every
  * attempt, retries included — so one grep of the trace id shows the checkout from request to
- * confirmation.
+ * confirmation. The order's timeline shows it too: each entry's trace_id, the worker's
+ * confirmation included.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -533,6 +534,24 @@ static void test_async_trace_through_retries(void **state)
 	                "AND substr(traceparent, 4, 32) IS DISTINCT FROM $2",
 	                order, trace, NULL) == 0,
 	        "timeline rows of order %s without the trace", order);
+	/* And the API shows it: every entry's trace_id, the worker's confirmation included. */
+	{
+		json_t *ord = h_must_get_order(&s, order), *e;
+		size_t i, n = json_array_size(h_j(ord, "timeline"));
+
+		H_CHECK(n == 3,
+		        "order %s: %zu timeline entries, want created, authorized, confirmed",
+		        order, n);
+		json_array_foreach(h_j(ord, "timeline"), i, e)
+		{
+			const char *tid = h_jstr(e, "trace_id");
+
+			H_CHECK(tid != NULL && strcmp(tid, trace) == 0,
+			        "order %s: timeline[%zu] (to %s) has trace_id %s, want %s", order,
+			        i, h_jstr(e, "to"), tid ? tid : "null", trace);
+		}
+		json_decref(ord);
+	}
 	H_CHECK(p_worker_term(&w, 10.0, NULL) == 0, "worker: SIGTERM gave %s",
 	        p_worker_describe(&w));
 }

@@ -13,7 +13,10 @@
  *     provider and replay checks;
  *   - SIGTERM while events are in flight: exit 0 within 5 s, in-flight events finished,
  *     unstarted claims given back;
- *   - two workers drain one backlog with no event handled twice.
+ *   - two workers drain one backlog with no event handled twice;
+ *   - GET /v1/ops/workers (operator only): a running worker alive and counting its events, a
+ *     heartbeat older than TERMINUS_FAULT_HEARTBEAT_S silent, newest started first, a worker
+ *     stopped by SIGTERM gone.
  *
  * Every test uses its own store, so the events of one never count in another; each test's
  * teardown SIGKILLs whatever worker it left running.
@@ -122,6 +125,244 @@ static void expect_last_transition(const json_t *order, const char *from, const 
 	H_JSTR(order, path, from);
 	snprintf(path, sizeof(path), "timeline[%zu].to", n - 1);
 	H_JSTR(order, path, to);
+}
+
+/* ---- the operator's list of workers ---------------------------------------------------------- */
+
+/* The heartbeat timeout the API runs with: TERMINUS_FAULT_HEARTBEAT_S, which it inherits from
+ * tests/run.sh's environment as this suite does, else the default 15. */
+static long long heartbeat_timeout_s(void)
+{
+	const char *v = getenv("TERMINUS_FAULT_HEARTBEAT_S");
+
+	return v != NULL && *v != '\0' ? strtoll(v, NULL, 10) : 15;
+}
+
+/* The worker id a worker announced in its log ("worker <id> running N handler threads"). */
+static void worker_id_of(const struct p_worker *w, char *id, size_t n)
+{
+	static const char needle[] = "\"msg\":\"worker ";
+	char *text = p_read_file(w->log, NULL);
+	const char *p = text != NULL ? strstr(text, needle) : NULL;
+	const char *end = p != NULL ? strstr(p + strlen(needle), " running ") : NULL;
+
+	if (end == NULL) {
+		free(text);
+		p_show_log_tail(w->log, 10);
+		H_FAIL("worker %s did not log its id", w->tag);
+	}
+	p += strlen(needle);
+	snprintf(id, n, "%.*s", (int)(end - p), p);
+	free(text);
+}
+
+/* GET /v1/ops/workers as the operator: 200, {data, heartbeat_timeout_seconds} and nothing
+ * else, every row of the promised shape (status consistent with its age), newest started
+ * first. Returns the body (new reference). */
+static json_t *must_list_workers(void)
+{
+	struct resp r = {0};
+	long long timeout = -1;
+	const char *prev = NULL;
+	json_t *data, *row, *body;
+	size_t i;
+
+	h_get(&r, "/v1/ops/workers", h_env.operator_key);
+	H_STATUS(&r, 200);
+	H_CHECK(json_object_size(r.json) == 2,
+	        "ops/workers: want data and "
+	        "heartbeat_timeout_seconds only: %s",
+	        r.body);
+	H_CHECK(h_jint(r.json, "heartbeat_timeout_seconds", &timeout) &&
+	                timeout == heartbeat_timeout_s(),
+	        "heartbeat_timeout_seconds %lld, want %lld: %s", timeout, heartbeat_timeout_s(),
+	        r.body);
+	data = h_j(r.json, "data");
+	H_CHECK(json_is_array(data), "ops/workers without data[]: %s", r.body);
+	json_array_foreach(data, i, row)
+	{
+		const char *id = h_jstr(row, "worker_id"), *started = h_jstr(row, "started_at");
+		const char *seen = h_jstr(row, "seen_at"), *status = h_jstr(row, "status");
+		json_t *age = json_object_get(row, "seen_seconds_ago");
+		long long done = -1;
+		double a;
+
+		H_CHECK(json_object_size(row) == 6 && id != NULL && *id != '\0' &&
+		                h_is_rfc3339_utc(started) && h_is_rfc3339_utc(seen) &&
+		                h_jint(row, "events_done", &done) && done >= 0 &&
+		                json_is_number(age) && status != NULL,
+		        "ops/workers data[%zu] is not {worker_id, started_at, seen_at, events_done, "
+		        "seen_seconds_ago, status}: %s",
+		        i, r.body);
+		H_CHECK(strcmp(seen, started) >= 0, "data[%zu]: seen_at %s before started_at %s", i,
+		        seen, started);
+		a = json_number_value(age);
+		H_CHECK(a >= 0, "data[%zu]: seen_seconds_ago %.3f", i, a);
+		/* silent: seen_at older than the timeout (the age is rounded to the millisecond).
+		 */
+		H_CHECK(strcmp(status, "silent") == 0
+		                ? a >= (double)timeout - 0.001
+		                : strcmp(status, "alive") == 0 && a <= (double)timeout + 0.001,
+		        "data[%zu]: status %s with seen_seconds_ago %.3f and a timeout of %lld s",
+		        i, status, a, timeout);
+		H_CHECK(prev == NULL || strcmp(prev, started) >= 0,
+		        "ops/workers not newest started first: %s after %s", started, prev);
+		prev = started;
+	}
+	body = json_incref(r.json);
+	resp_release(&r);
+	return body;
+}
+
+/* The row of that worker in a list, or NULL; *index its position. Borrowed. */
+static json_t *worker_row(const json_t *list, const char *id, size_t *index)
+{
+	json_t *row;
+	size_t i;
+
+	json_array_foreach(h_j(list, "data"), i, row)
+	{
+		const char *w = h_jstr(row, "worker_id");
+
+		if (w != NULL && strcmp(w, id) == 0) {
+			if (index != NULL)
+				*index = i;
+			return row;
+		}
+	}
+	return NULL;
+}
+
+static char fake_silent[64], fake_quiet[64];
+
+static int workers_teardown(void **state)
+{
+	if (fake_silent[0] != '\0')
+		h_db_exec("DELETE FROM worker_heartbeats WHERE worker_id IN ($1, $2)", fake_silent,
+		          fake_quiet, NULL);
+	return teardown(state);
+}
+
+/* GET /v1/ops/workers: the operator's only; every heartbeat row, newest started first, alive
+ * or silent by TERMINUS_FAULT_HEARTBEAT_S; a running worker alive and counting its events, a
+ * stopped one gone. The two other rows are written straight into worker_heartbeats: one silent
+ * (seen a minute past the timeout), one alive (seen just now, started before it). */
+static void test_ops_workers(void **state)
+{
+	struct h_store s;
+	struct p_worker w;
+	struct p_worker_opts o = {0};
+	struct resp r = {0};
+	char pid[H_ID_LEN], order[H_ID_LEN], key[80], id[64], secs[24];
+	size_t at_real = 0, at_silent = 0, at_quiet = 0;
+	long long timeout = heartbeat_timeout_s(), events = -1, done = -1, v = -1;
+	json_t *list, *row;
+	double deadline;
+	char *ts;
+
+	(void)state;
+	h_must_create_store(&s, "workers");
+
+	/* The operator's route: no key 401, a key nobody has 401, a store admin's key 403. */
+	h_get(&r, "/v1/ops/workers", NULL);
+	H_ERROR(&r, 401, "unauthorized");
+	h_get(&r, "/v1/ops/workers", "not-a-key");
+	H_ERROR(&r, 401, "unauthorized");
+	h_get(&r, "/v1/ops/workers", s.key);
+	H_ERROR(&r, 403, "forbidden");
+	resp_release(&r);
+
+	snprintf(fake_silent, sizeof(fake_silent), "itest-silent-%d", (int)getpid());
+	snprintf(fake_quiet, sizeof(fake_quiet), "itest-quiet-%d", (int)getpid());
+	snprintf(secs, sizeof(secs), "%lld", timeout + 45);
+	h_db_exec("INSERT INTO worker_heartbeats (worker_id, started_at, seen_at, events_done) "
+	          "VALUES ($1, now() - interval '2 minutes', now(), 7), "
+	          "       ($2, now() - interval '3 minutes', now(), 3)",
+	          fake_silent, fake_quiet, NULL);
+	h_db_exec("UPDATE worker_heartbeats SET seen_at = now() - make_interval(secs => $2::int) "
+	          "WHERE worker_id = $1",
+	          fake_silent, secs, NULL);
+
+	must_start(&w, "workers", &o);
+	worker_id_of(&w, id, sizeof(id));
+	H_CHECK(p_wait_db(5, NULL, "==", 1,
+	                  "SELECT count(*) FROM worker_heartbeats WHERE worker_id = $1", id, NULL),
+	        "worker %s wrote no heartbeat within 5 s", id);
+
+	list = must_list_workers();
+	row = worker_row(list, id, &at_real);
+	H_CHECK(row != NULL, "ops/workers does not list the running worker %s", id);
+	H_JSTR(row, "status", "alive");
+	H_CHECK(json_number_value(json_object_get(row, "seen_seconds_ago")) < 5,
+	        "a running worker seen %.3f s ago (it beats every second)",
+	        json_number_value(json_object_get(row, "seen_seconds_ago")));
+	/* Timestamps by the database's clock: started within the last minute, not in the future. */
+	H_CHECK(h_db_ll("SELECT ($1::timestamptz > now() - interval '1 minute' "
+	                "AND $1::timestamptz <= now() AND $2::timestamptz <= now())::int",
+	                h_jstr(row, "started_at"), h_jstr(row, "seen_at"), NULL) == 1,
+	        "running worker: started_at %s, seen_at %s", h_jstr(row, "started_at"),
+	        h_jstr(row, "seen_at"));
+
+	row = worker_row(list, fake_silent, &at_silent);
+	H_CHECK(row != NULL, "ops/workers does not list %s", fake_silent);
+	H_JSTR(row, "status", "silent");
+	H_JINT(row, "events_done", 7);
+	H_CHECK(json_number_value(json_object_get(row, "seen_seconds_ago")) >=
+	                        (double)timeout + 45 &&
+	                json_number_value(json_object_get(row, "seen_seconds_ago")) <
+	                        (double)timeout + 75,
+	        "%s: seen_seconds_ago %.3f, seen %lld s before the test looked", fake_silent,
+	        json_number_value(json_object_get(row, "seen_seconds_ago")), timeout + 45);
+	ts = h_db_str("SELECT terminus_ts(started_at) FROM worker_heartbeats WHERE worker_id = $1",
+	              fake_silent, NULL);
+	H_JSTR(row, "started_at", ts);
+	free(ts);
+	ts = h_db_str("SELECT terminus_ts(seen_at) FROM worker_heartbeats WHERE worker_id = $1",
+	              fake_silent, NULL);
+	H_JSTR(row, "seen_at", ts);
+	free(ts);
+
+	row = worker_row(list, fake_quiet, &at_quiet);
+	H_CHECK(row != NULL, "ops/workers does not list %s", fake_quiet);
+	H_JSTR(row, "status", "alive");
+	H_JINT(row, "events_done", 3);
+	H_CHECK(at_real < at_silent && at_silent < at_quiet,
+	        "ops/workers order: running worker #%zu, started 2 min ago #%zu, 3 min ago #%zu",
+	        at_real, at_silent, at_quiet);
+	json_decref(list);
+
+	/* events_done: what the worker finished, as of its last heartbeat. */
+	h_must_create_product(&s, 100, 10, pid);
+	must_async_checkout(&s, pid, 1, order, key);
+	H_CHECK(p_wait_order_status(&s, order, "confirmed", 10, NULL),
+	        "order %s not confirmed within 10 s", order);
+	if (!p_wait_db(
+	            10, &v, "==", 0,
+	            "SELECT count(*) FROM outbox_events WHERE store_id = $1 AND status <> 'done'",
+	            s.id, NULL)) {
+		p_show_log_tail(w.log, 20);
+		H_FAIL("%lld events of store %s not done within 10 s", v, s.slug);
+	}
+	events = h_db_ll("SELECT count(*) FROM outbox_events WHERE store_id = $1", s.id, NULL);
+	for (deadline = h_now() + 5;; h_sleep_ms(100)) {
+		list = must_list_workers();
+		row = worker_row(list, id, NULL);
+		H_CHECK(row != NULL, "ops/workers lost the running worker %s", id);
+		H_CHECK(h_jint(row, "events_done", &done), "events_done not an integer");
+		json_decref(list);
+		if (done >= events || h_now() > deadline)
+			break;
+	}
+	H_CHECK(done >= events, "events_done %lld 5 s after the worker finished %lld events", done,
+	        events);
+
+	/* A worker that stops on SIGTERM removes its row. */
+	must_term(&w);
+	list = must_list_workers();
+	H_CHECK(worker_row(list, id, NULL) == NULL, "ops/workers still lists %s after it stopped",
+	        id);
+	H_CHECK(worker_row(list, fake_silent, NULL) != NULL, "the silent row vanished");
+	json_decref(list);
 }
 
 /* ---- async happy path and latency ------------------------------------------------------------ */
@@ -1279,6 +1520,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_teardown(test_idle_worker_sleeps, teardown),
+	        cmocka_unit_test_teardown(test_ops_workers, workers_teardown),
 	        cmocka_unit_test_teardown(test_async_happy_path, teardown),
 	        cmocka_unit_test_teardown(test_transient_failures_recover, teardown),
 	        cmocka_unit_test_teardown(test_sync_capture_failure_finished_by_worker, teardown),
