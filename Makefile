@@ -1,8 +1,10 @@
 # Terminus — the front door. `make run` and `make test` work on a fresh Debian 12 as root.
 #
 #   make            build bin/terminus-api and bin/terminus-worker
-#   make run        private PostgreSQL under .terminus/, migrate, seed, API + worker (Ctrl-C stops)
-#   make test       unit + integration + end-to-end suites against throw-away databases
+#   make run        private PostgreSQL under .terminus/, migrate, seed, API + workers + demo UI
+#                   (TERMINUS_UI=0 without the UI; Ctrl-C stops everything)
+#   make test       unit + integration + end-to-end + browser suites against throw-away databases
+#   make ui         build the demo UI (frontend/); make ui-test its unit tests
 #   make sanitize   the same suites with an ASan+UBSan build
 #   make format / format-check / clean
 
@@ -44,7 +46,7 @@ IT_LIB   := $(patsubst tests/integration/%.c,$(BUILD)/obj/tests/%.o,$(filter-out
 
 .SECONDARY:
 
-.PHONY: all binaries deps run test sanitize format format-check clean tests bench
+.PHONY: all binaries deps run test sanitize format format-check clean tests bench ui ui-test
 # pkg-config flags are read when make starts, so the build runs in a second make, after deps
 # has installed what was missing.
 all: deps
@@ -97,18 +99,44 @@ $(BIN)/tests/itest_%: $(BUILD)/obj/tests/itest_%.o $(IT_LIB) $(LIB)
 
 tests: $(BINS) $(UNIT_BIN) $(IT_BIN)
 
+# The demo UI (frontend/, Next.js): npm ci when the lock file changed, next build when a source
+# did; both are skipped when nothing changed. Telemetry off.
+UI_SRC := $(shell find frontend/app frontend/components frontend/lib -type f 2>/dev/null) \
+          frontend/next.config.mjs frontend/tsconfig.json
+export NEXT_TELEMETRY_DISABLED := 1
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json frontend/package.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+frontend/.next/BUILD_ID: frontend/node_modules/.package-lock.json $(UI_SRC)
+	cd frontend && node_modules/.bin/next build
+	@touch $@
+
+ui: deps
+	@$(MAKE) --no-print-directory frontend/.next/BUILD_ID
+
+# The UI's own logic (API client, keys, cart, proxy policy) with vitest; the browser tests are
+# the itest_ui suite of make test.
+ui-test: ui
+	cd frontend && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
+
 # The whole suite: unit tests, then each integration suite against its own database
 # on a private PostgreSQL cluster that tests/run.sh starts and removes.
 test: deps
-	$(MAKE) tests
+	$(MAKE) tests frontend/.next/BUILD_ID
+	cd frontend && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
 	tests/run.sh $(BIN)
 
 sanitize: deps
 	$(MAKE) BUILD=build/san BIN=build/san/bin SANITIZE=1 tests
+	$(MAKE) frontend/.next/BUILD_ID
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		tests/run.sh build/san/bin
 
+# TERMINUS_UI=0 make run: without the demo UI (nothing of Node.js is needed then).
 run: all
+	$(if $(filter 0,$(TERMINUS_UI)),,@$(MAKE) --no-print-directory frontend/.next/BUILD_ID)
 	scripts/run.sh
 
 # The checkout's throughput — pgbench ceiling, API sync and async, worker drain — with ratios, on
@@ -123,6 +151,6 @@ format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build bin
+	rm -rf build bin frontend/.next
 
 -include $(shell find build -name '*.d' 2>/dev/null)

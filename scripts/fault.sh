@@ -21,7 +21,7 @@
 #                             off: delete the planted rows
 #
 # Uses what scripts/run.sh uses: the API at http://$TERMINUS_LISTEN (127.0.0.1:8080), the
-# operator key $TERMINUS_OPERATOR_KEY (or op_ + .terminus/operator_key), the database
+# operator key $TERMINUS_OPERATOR_KEY (or the one in .terminus/operator_key), the database
 # $TERMINUS_DATABASE_URL (or the private cluster in .terminus/pg, as its owner), the worker's
 # metrics port from $TERMINUS_METRICS_LISTEN (127.0.0.1:9464). STORE (demo-coffee) picks the
 # store; TERMINUS_STATE (.terminus) where pid files and logs go.
@@ -49,7 +49,7 @@ op_key() {
 	if [ -n "${TERMINUS_OPERATOR_KEY:-}" ]; then
 		echo "$TERMINUS_OPERATOR_KEY"
 	elif [ -s "$state/operator_key" ]; then
-		echo "op_$(cat "$state/operator_key")"
+		head -n 1 "$state/operator_key"
 	else
 		echo "fault.sh: no operator key: set TERMINUS_OPERATOR_KEY or run make run first" >&2
 		exit 1

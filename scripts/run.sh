@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make run: a private PostgreSQL under .terminus/ (unless TERMINUS_DATABASE_URL is set),
-# migrations, demo data, the API and two workers. Ctrl-C stops everything cleanly.
+# migrations, demo data, the API, two workers and the demo UI (TERMINUS_UI=0: without it).
+# Ctrl-C stops everything cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.terminus
@@ -11,14 +12,24 @@ if [ -z "${TERMINUS_DATABASE_URL:-}" ]; then
 	export TERMINUS_DATABASE_URL=$(scripts/pg.sh start "$state/pg")
 	own_pg=1
 fi
+# The operator key: TERMINUS_OPERATOR_KEY, else the one in .terminus/operator_key (made on the
+# first run, readable by root only; the UI server reads it from there too).
 if [ -z "${TERMINUS_OPERATOR_KEY:-}" ]; then
-	[ -s "$state/operator_key" ] ||
-		head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/operator_key"
-	export TERMINUS_OPERATOR_KEY="op_$(cat "$state/operator_key")"
+	key_file="$state/operator_key"
+	if [ -s "$key_file" ] && ! grep -q '^op_' "$key_file"; then
+		sed -i 's/^/op_/' "$key_file" # written without its prefix by older versions
+	fi
+	if [ ! -s "$key_file" ]; then
+		(umask 077 && echo "op_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$key_file")
+	fi
+	export TERMINUS_OPERATOR_KEY=$(head -n 1 "$key_file")
 fi
 export TERMINUS_LISTEN=${TERMINUS_LISTEN:-127.0.0.1:8080}
+export TERMINUS_UI_LISTEN=${TERMINUS_UI_LISTEN:-127.0.0.1:3000}
+ui=${TERMINUS_UI:-1}
 
 api_pid=
+ui_pid=
 worker_pids=()
 # Ctrl-C / SIGTERM: a clean stop, exit 0. Reaching EXIT otherwise means a process died: exit 1.
 stop() {
@@ -26,6 +37,7 @@ stop() {
 	trap - INT TERM EXIT
 	echo
 	echo "stopping..."
+	[ -n "$ui_pid" ] && kill -TERM "$ui_pid" 2>/dev/null || true
 	[ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null || true
 	for pid in "${worker_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
@@ -57,9 +69,26 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 
+# The demo UI (frontend/, built by make run), after the API it talks to.
+if [ "$ui" != 0 ]; then
+	if [ ! -s frontend/.next/BUILD_ID ]; then
+		echo "the demo UI is not built: run it through make run (or make ui), or set TERMINUS_UI=0" >&2
+		exit 1
+	fi
+	(cd frontend && TERMINUS_API_URL="http://$TERMINUS_LISTEN" exec node scripts/start.mjs) \
+		>>"$state/ui.log" 2>&1 &
+	ui_pid=$!
+	for _ in $(seq 1 150); do
+		curl -fsS -o /dev/null "http://$TERMINUS_UI_LISTEN/" 2>/dev/null && break
+		kill -0 "$ui_pid" 2>/dev/null || { echo "the demo UI failed to start; see $state/ui.log" >&2; exit 1; }
+		sleep 0.2
+	done
+fi
+
 cat <<MSG
 
   Terminus is running.
+$([ "$ui" != 0 ] && echo "    demo UI       open http://$TERMINUS_UI_LISTEN   (log: $state/ui.log)")
     API           http://$TERMINUS_LISTEN   (try: curl http://$TERMINUS_LISTEN/v1/stores)
     operator key  $TERMINUS_OPERATOR_KEY
     database      $TERMINUS_DATABASE_URL
@@ -67,12 +96,16 @@ cat <<MSG
     logs          $state/api.log  $state/worker.log  $state/worker2.log  (JSON lines)
     store keys    printed above when the demo stores were first created (also in $state/seed.log)
 
-  Ctrl-C stops the API, the workers and the private database.
+  Ctrl-C stops the UI, the API, the workers and the private database.
 MSG
 # A worker that dies (kill -9 is part of the demo) leaves the other working; the API dying ends
 # the run.
 while kill -0 "$api_pid" 2>/dev/null; do
-	wait -n "$api_pid" "${worker_pids[@]}" 2>/dev/null || true
+	wait -n "$api_pid" ${ui_pid:+"$ui_pid"} "${worker_pids[@]}" 2>/dev/null || true
+	if [ -n "$ui_pid" ] && ! kill -0 "$ui_pid" 2>/dev/null; then
+		echo "the demo UI exited; see $state/ui.log" >&2
+		break
+	fi
 	for i in "${!worker_pids[@]}"; do
 		if ! kill -0 "${worker_pids[$i]}" 2>/dev/null; then
 			echo "worker ${worker_pids[$i]} exited; the other keeps working (see $state/worker*.log)" >&2

@@ -94,11 +94,15 @@ suites=()
 last=()
 # TERMINUS_TEST_ONLY="concurrency worker" runs only the named suites (while iterating); the
 # run says so loudly, and CI never sets it.
-for t in "$bindir"/tests/itest_*; do
+# Suites are the itest_* programs in BINDIR/tests and the script suites in tests/ui/ (the demo
+# UI's browser tests), which get the same database, API and environment.
+for t in "$bindir"/tests/itest_* "$root"/tests/ui/itest_*.sh; do
 	[ -x "$t" ] || continue
+	short=$(basename "$t" .sh)
+	short=${short#itest_}
 	if [ -n "${TERMINUS_TEST_ONLY:-}" ] &&
-		! [[ " $TERMINUS_TEST_ONLY " == *" ${t##*/itest_} "* ]]; then
-		echo "NOT RUN ${t##*/} (TERMINUS_TEST_ONLY=$TERMINUS_TEST_ONLY)"
+		! [[ " $TERMINUS_TEST_ONLY " == *" $short "* ]]; then
+		echo "NOT RUN itest_$short (TERMINUS_TEST_ONLY=$TERMINUS_TEST_ONLY)"
 		continue
 	fi
 	case "$(basename "$t")" in
@@ -165,7 +169,7 @@ if [ ${#suites[@]} -gt 0 ]; then
 	api="$bindir/terminus-api"
 	if [ ! -x "$api" ]; then
 		for t in "${suites[@]}"; do
-			fail "$(basename "$t")" "no $api"
+			fail "$(basename "$t" .sh)" "no $api"
 		done
 		suites=()
 	fi
@@ -179,14 +183,14 @@ if [ ${#suites[@]} -gt 0 ]; then
 	if ! scripts/pg.sh start "$pgdir" >/dev/null; then
 		show_log "$pgdir/postgres.log"
 		for t in "${suites[@]}"; do
-			fail "$(basename "$t")" "PostgreSQL did not start"
+			fail "$(basename "$t" .sh)" "PostgreSQL did not start"
 		done
 		suites=()
 	fi
 fi
 
 for t in "${suites[@]}"; do
-	name=$(basename "$t")
+	name=$(basename "$t" .sh)
 	short=${name#itest_}
 	log="$tmp/logs/$name.api.log"
 	echo "== $name"
@@ -228,15 +232,18 @@ for t in "${suites[@]}"; do
 		continue
 	fi
 
+	timeout_s=$SUITE_TIMEOUT_S
+	# The browser suite builds nothing but starts a worker, the UI server and Chromium.
+	[ "$name" = itest_ui ] && timeout_s=$((SUITE_TIMEOUT_S * 2))
 	st=0
 	TERMINUS_TEST_API="http://127.0.0.1:$port" TERMINUS_TEST_DB="$db" \
 		TERMINUS_TEST_OPERATOR_KEY="$key" TERMINUS_TEST_BIN="$bindir" \
 		TERMINUS_TEST_PGDIR="$pgdir" TERMINUS_TEST_LOG="$log" TERMINUS_TEST_ROOT="$root" \
-		timeout -k 5 "$SUITE_TIMEOUT_S" "$t" || st=$?
+		timeout -k 5 "$timeout_s" "$t" || st=$?
 
 	why=
 	if [ "$st" -eq 124 ] || [ "$st" -eq 137 ]; then
-		why="timed out after ${SUITE_TIMEOUT_S}s"
+		why="timed out after ${timeout_s}s"
 	elif [ "$st" -ne 0 ]; then
 		why="suite exit status $st"
 	fi

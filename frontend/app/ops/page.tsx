@@ -1,0 +1,5 @@
+import Ops from '@/components/Ops';
+
+export default function Page() {
+  return <Ops />;
+}

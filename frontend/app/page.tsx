@@ -1,0 +1,5 @@
+import Stores from '@/components/Stores';
+
+export default function Page() {
+  return <Stores />;
+}

@@ -1,0 +1,12 @@
+// The demo UI is a plain Next.js server: no images, fonts or scripts from anywhere else; telemetry
+// is off (scripts/start.mjs and the Makefile also set NEXT_TELEMETRY_DISABLED=1).
+/** @type {import('next').NextConfig} */
+const nextConfig = {
+  reactStrictMode: true,
+  poweredByHeader: false,
+  // Type errors fail the build (tsc, strict); the project has no ESLint setup of its own.
+  eslint: { ignoreDuringBuilds: true },
+  images: { unoptimized: true },
+};
+
+export default nextConfig;
