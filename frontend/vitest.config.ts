@@ -8,5 +8,5 @@ export default defineConfig({
       'server-only': path.resolve(__dirname, 'tests/unit/stubs/server-only.ts'),
     },
   },
-  test: { include: ['tests/unit/**/*.test.ts'], environment: 'node' },
+  test: { include: ['tests/unit/**/*.test.ts'], environment: 'node', setupFiles: ['tests/unit/setup.ts'] },
 });

@@ -22,6 +22,7 @@ if [ -z "${TERMINUS_OPERATOR_KEY:-}" ]; then
 	if [ ! -s "$key_file" ]; then
 		(umask 077 && echo "op_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$key_file")
 	fi
+	chmod 600 "$key_file"
 	export TERMINUS_OPERATOR_KEY=$(head -n 1 "$key_file")
 fi
 export TERMINUS_LISTEN=${TERMINUS_LISTEN:-127.0.0.1:8080}

@@ -15,7 +15,10 @@ void api_events_list(struct request *req)
 	                outbox_list);
 }
 
-void api_ops_outbox(struct request *req)
+/* An operator view: one read-only transaction across all stores, answered 200. */
+typedef bool (*ops_read_fn)(struct request *req, struct db_conn *c, json_t **out, struct err *e);
+
+static void ops_reply(struct request *req, ops_read_fn read)
 {
 	struct err e = ERR_INIT;
 	struct db_conn *c = api_db(req, &e);
@@ -25,28 +28,32 @@ void api_ops_outbox(struct request *req)
 		api_fail(req, &e);
 		return;
 	}
-	if (!outbox_stats(c, &out, &e)) {
+	if (!read(req, c, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}
 	api_commit_reply(req, c, 200, out, &e);
 }
 
+static bool read_outbox(struct request *req, struct db_conn *c, json_t **out, struct err *e)
+{
+	(void)req;
+	return outbox_stats(c, out, e);
+}
+
+static bool read_workers(struct request *req, struct db_conn *c, json_t **out, struct err *e)
+{
+	return outbox_workers(c, req->app->cfg.fault_heartbeat_s, out, e);
+}
+
+void api_ops_outbox(struct request *req)
+{
+	ops_reply(req, read_outbox);
+}
+
 void api_ops_workers(struct request *req)
 {
-	struct err e = ERR_INIT;
-	struct db_conn *c = api_db(req, &e);
-	json_t *out;
-
-	if (c == NULL || !db_begin(c, NULL, true, &e)) {
-		api_fail(req, &e);
-		return;
-	}
-	if (!outbox_workers(c, req->app->cfg.fault_heartbeat_s, &out, &e)) {
-		api_rollback_fail(req, c, &e);
-		return;
-	}
-	api_commit_reply(req, c, 200, out, &e);
+	ops_reply(req, read_workers);
 }
 
 void api_ops_retry_dead(struct request *req)

@@ -1,6 +1,6 @@
 'use client';
 import { useEffect, useState } from 'react';
-import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { money } from '@/lib/format';
 import { usePoll } from '@/lib/hooks';
 import type { Analytics } from '@/lib/types';
@@ -66,16 +66,16 @@ export default function AnalyticsPage({ slug }: { slug: string }) {
                 <div className="chart" data-testid="orders-chart">
                   {mounted ? (
                     <ResponsiveContainer width="100%" height="100%">
-                      <LineChart data={series}>
+                      <BarChart data={series}>
                         <CartesianGrid strokeDasharray="3 3" vertical={false} />
                         <XAxis dataKey="label" fontSize={11} interval="preserveStartEnd" />
                         <YAxis fontSize={11} width={36} allowDecimals={false} />
                         <Tooltip />
                         <Legend />
-                        <Line dataKey="orders_created" name="created" stroke="#0e7490" dot={false} isAnimationActive={false} />
-                        <Line dataKey="orders_confirmed" name="confirmed" stroke="#047857" dot={false} isAnimationActive={false} />
-                        <Line dataKey="orders_failed" name="failed" stroke="#b91c1c" dot={false} isAnimationActive={false} />
-                      </LineChart>
+                        <Bar dataKey="orders_created" name="created" fill="#0ea5e9" isAnimationActive={false} />
+                        <Bar dataKey="orders_confirmed" name="confirmed" fill="#16a34a" isAnimationActive={false} />
+                        <Bar dataKey="orders_failed" name="failed" fill="#dc2626" isAnimationActive={false} />
+                      </BarChart>
                     </ResponsiveContainer>
                   ) : null}
                 </div>

@@ -15,10 +15,7 @@ const WHAT: Record<string, string> = {
 };
 
 function History({ slug, flagKey, version }: { slug: string; flagKey: string; version: number }) {
-  const { answer, data } = usePoll<Page<FlagChange>>(
-    `/v1/stores/${slug}/flags/${flagKey}/history?limit=10&v=${version}`,
-    5000,
-  );
+  const { answer, data } = usePoll<Page<FlagChange>>(`/v1/stores/${slug}/flags/${flagKey}/history?limit=10`, 5000, version);
   return (
     <Loading answer={answer} data={data}>
       {data?.data.length ? (

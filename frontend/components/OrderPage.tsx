@@ -178,8 +178,9 @@ function Cancel({ slug, order, onAnswer }: { slug: string; order: Order; onAnswe
   );
 }
 
-function Events({ slug, orderId }: { slug: string; orderId: string }) {
-  const { answer, data } = usePoll<Page<OutboxEvent>>(`/v1/stores/${slug}/events?limit=100`, 1000);
+function Events({ slug, orderId, updatedAt }: { slug: string; orderId: string; updatedAt: string }) {
+  // Read again every second, and at once when the order changed.
+  const { answer, data } = usePoll<Page<OutboxEvent>>(`/v1/stores/${slug}/events?limit=100`, 1000, updatedAt);
   const mine = data?.data.filter((e) => e.aggregate_id === orderId) ?? [];
   return (
     <div className="card table-wrap">
@@ -312,7 +313,7 @@ export default function OrderPage({ slug, id }: { slug: string; id: string }) {
                     ))}
                   </ol>
                 </div>
-                <Events slug={slug} orderId={order.id} />
+                <Events slug={slug} orderId={order.id} updatedAt={order.updated_at} />
               </div>
               <div>
                 <Checkout slug={slug} order={order} onAnswer={() => void refresh()} />

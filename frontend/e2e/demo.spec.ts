@@ -61,8 +61,9 @@ test('checkout confirms through the worker, and sending again with the same key 
   const before = await stockOf(page, 'BEAN-ETH-250');
   const orderUrl = await placeOrder(page, 'BEAN-ETH-250', 2);
 
+  // The key is shown before anything is sent.
+  await expect(page.getByTestId('idempotency-key')).toHaveText(/^ui-[0-9a-f-]{36}$/);
   const key = await page.getByTestId('idempotency-key').innerText();
-  expect(key).toMatch(/^ui-[0-9a-f-]{36}$/);
   await page.getByRole('button', { name: 'Check out' }).click();
   const first = page.getByTestId('checkout-attempt').first();
   await expect(first).toContainText('202');
@@ -149,6 +150,9 @@ test('failing captures retry, die, give the stock back, and the dead letter can 
   const dead = page.getByTestId('dead-letter').filter({ hasText: orderId.slice(0, 8) });
   await expect(dead).toHaveCount(1);
   await expect(page.getByTestId('worker').first()).toContainText('alive');
+  // The fault detector noticed the death, and the page names the rule's runbook.
+  const fault = page.getByTestId('fault').filter({ hasText: 'dead_events' });
+  await expect(fault.first()).toContainText('docs/runbooks/dead_events.md');
   await shot(page, 'ops');
   await dead.getByRole('button', { name: 'Retry' }).click();
   await expect(dead).toHaveCount(0);
@@ -168,7 +172,7 @@ test('analytics shows the orders just made', async ({ page }) => {
   await expect.poll(async () => Number(await page.getByTestId('orders-confirmed').innerText()), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
   await expect(page.getByTestId('top-products')).toContainText('Ethiopia Yirgacheffe');
   await expect(page.getByTestId('revenue-chart').locator('.recharts-bar-rectangle').first()).toBeVisible();
-  await expect(page.getByTestId('orders-chart').locator('.recharts-line').first()).toBeVisible();
+  await expect(page.getByTestId('orders-chart').locator('.recharts-bar-rectangle').first()).toBeVisible();
   await shot(page, 'analytics');
 });
 

@@ -5,9 +5,10 @@ import * as cart from '@/lib/cart';
 
 /**
  * GETs path now and every intervalMs (the next poll starts when the last answer is in, so a slow
- * API is never asked twice at once). `refresh` polls at once, e.g. after a change.
+ * API is never asked twice at once). `refresh` polls at once, e.g. after a change; so does a new
+ * value of `changed` (say, the order's updated_at for a list of that order's events).
  */
-export function usePoll<T>(path: string | null, intervalMs: number) {
+export function usePoll<T>(path: string | null, intervalMs: number, changed?: unknown) {
   const [answer, setAnswer] = useState<Answer<T> | null>(null);
   // The last good answer stays on screen while a poll fails (a 503 for a moment must not wipe
   // the page); the failing answer is shown beside it.
@@ -35,7 +36,7 @@ export function usePoll<T>(path: string | null, intervalMs: number) {
       alive.current = false;
       if (timer.current) clearTimeout(timer.current);
     };
-  }, [tick, path]);
+  }, [tick, path, changed]);
 
   const data = good !== null && good.path === path ? good.data : null;
   return { answer, data, refresh: tick };

@@ -3,7 +3,8 @@
 #
 # Run by tests/run.sh like every suite: it is given a migrated database and a running
 # terminus-api (TERMINUS_TEST_*). This script adds what the UI needs: the demo stores, one
-# terminus-worker (quick retries, so a failing capture dies in about a second) and the UI server
+# terminus-worker (quick retries, so a failing capture dies in about a second, and a fault
+# detector that looks twice a second) and the UI server
 # on a free port; then runs the Playwright tests and stops what it started.
 set -euo pipefail
 : "${TERMINUS_TEST_API:?} ${TERMINUS_TEST_DB:?} ${TERMINUS_TEST_OPERATOR_KEY:?} ${TERMINUS_TEST_BIN:?}"
@@ -52,7 +53,7 @@ wait_http() {
 TERMINUS_DATABASE_URL="$TERMINUS_TEST_DB" "$TERMINUS_TEST_BIN/terminus-api" seed-demo >/dev/null
 
 TERMINUS_DATABASE_URL="$TERMINUS_TEST_DB" TERMINUS_METRICS_LISTEN="127.0.0.1:$(free_port)" \
-	TERMINUS_RETRY_BASE_MS=200 TERMINUS_MAX_ATTEMPTS=3 TERMINUS_LOG_LEVEL=warn \
+	TERMINUS_RETRY_BASE_MS=200 TERMINUS_MAX_ATTEMPTS=3 TERMINUS_DETECT_INTERVAL_MS=500 TERMINUS_LOG_LEVEL=warn \
 	"$TERMINUS_TEST_BIN/terminus-worker" 2>"$logdir/itest_ui.worker.log" &
 pids+=($!)
 

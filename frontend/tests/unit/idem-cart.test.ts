@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as cart from '@/lib/cart';
-import { newKey, replaceKey, storedKey, validKey } from '@/lib/idem';
+import { newKey, randomUuid, replaceKey, storedKey, validKey } from '@/lib/idem';
 
 class MemoryStorage {
   private m = new Map<string, string>();
@@ -34,6 +34,15 @@ describe('idempotency keys', () => {
     expect(validKey('has space')).toBe(false);
     expect(validKey('x'.repeat(256))).toBe(false);
     expect(() => newKey('bad prefix')).toThrow();
+  });
+  it('are made of version 4 UUIDs', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const u = randomUuid();
+      expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(u);
+    }
+    expect(seen.size).toBe(1000);
   });
   it('stay the same for one purpose until replaced', () => {
     const s = new MemoryStorage() as unknown as Storage;
