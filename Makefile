@@ -46,7 +46,8 @@ IT_LIB   := $(patsubst tests/integration/%.c,$(BUILD)/obj/tests/%.o,$(filter-out
 
 .SECONDARY:
 
-.PHONY: all binaries deps run test sanitize format format-check clean tests bench ui ui-test
+.PHONY: all binaries deps deps-ui deps-test run test sanitize format format-check clean tests bench \
+        ui ui-test
 # pkg-config flags are read when make starts, so the build runs in a second make, after deps
 # has installed what was missing.
 all: deps
@@ -56,6 +57,13 @@ binaries: $(BINS)
 
 deps:
 	@scripts/deps.sh
+
+# What the demo UI needs (Node.js, npm), and its browser tests too (Chromium).
+deps-ui:
+	@scripts/deps.sh ui
+
+deps-test:
+	@scripts/deps.sh ui browser
 
 $(BUILD)/gen/migrations_gen.c: $(wildcard migrations/*.sql) scripts/embed-migrations.sh
 	@mkdir -p $(@D)
@@ -113,7 +121,7 @@ frontend/.next/BUILD_ID: frontend/node_modules/.package-lock.json $(UI_SRC)
 	cd frontend && node_modules/.bin/next build
 	@touch $@
 
-ui: deps
+ui: deps-ui
 	@$(MAKE) --no-print-directory frontend/.next/BUILD_ID
 
 # The UI's own logic (API client, keys, cart, proxy policy) with vitest; the browser tests are
@@ -123,12 +131,12 @@ ui-test: ui
 
 # The whole suite: unit tests, then each integration suite against its own database
 # on a private PostgreSQL cluster that tests/run.sh starts and removes.
-test: deps
+test: deps-test
 	$(MAKE) tests frontend/.next/BUILD_ID
 	cd frontend && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
 	tests/run.sh $(BIN)
 
-sanitize: deps
+sanitize: deps-test
 	$(MAKE) BUILD=build/san BIN=build/san/bin SANITIZE=1 tests
 	$(MAKE) frontend/.next/BUILD_ID
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -136,7 +144,7 @@ sanitize: deps
 
 # TERMINUS_UI=0 make run: without the demo UI (nothing of Node.js is needed then).
 run: all
-	$(if $(filter 0,$(TERMINUS_UI)),,@$(MAKE) --no-print-directory frontend/.next/BUILD_ID)
+	$(if $(filter 0,$(TERMINUS_UI)),,@$(MAKE) --no-print-directory ui)
 	scripts/run.sh
 
 # The checkout's throughput — pgbench ceiling, API sync and async, worker drain — with ratios, on

@@ -7,6 +7,20 @@ const nextConfig = {
   // Type errors fail the build (tsc, strict); the project has no ESLint setup of its own.
   eslint: { ignoreDuringBuilds: true },
   images: { unoptimized: true },
+  // The UI acts as the operator: no other site may frame it and have a user click its buttons.
+  async headers() {
+    return [
+      {
+        source: '/:path*',
+        headers: [
+          { key: 'X-Frame-Options', value: 'DENY' },
+          { key: 'Content-Security-Policy', value: "frame-ancestors 'none'" },
+          { key: 'X-Content-Type-Options', value: 'nosniff' },
+          { key: 'Referrer-Policy', value: 'same-origin' },
+        ],
+      },
+    ];
+  },
 };
 
 export default nextConfig;

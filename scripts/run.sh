@@ -13,7 +13,8 @@ if [ -z "${TERMINUS_DATABASE_URL:-}" ]; then
 	own_pg=1
 fi
 # The operator key: TERMINUS_OPERATOR_KEY, else the one in .terminus/operator_key (made on the
-# first run, readable by root only; the UI server reads it from there too).
+# first run, mode 600: readable only by the user who ran make run). It is passed to the API and
+# to the UI server in TERMINUS_OPERATOR_KEY.
 if [ -z "${TERMINUS_OPERATOR_KEY:-}" ]; then
 	key_file="$state/operator_key"
 	if [ -s "$key_file" ] && ! grep -q '^op_' "$key_file"; then
@@ -76,14 +77,25 @@ if [ "$ui" != 0 ]; then
 		echo "the demo UI is not built: run it through make run (or make ui), or set TERMINUS_UI=0" >&2
 		exit 1
 	fi
+	if (exec 3<>"/dev/tcp/${TERMINUS_UI_LISTEN%:*}/${TERMINUS_UI_LISTEN##*:}") 2>/dev/null; then
+		echo "something already listens on $TERMINUS_UI_LISTEN: stop it, or set TERMINUS_UI_LISTEN (or TERMINUS_UI=0)" >&2
+		exit 1
+	fi
 	(cd frontend && TERMINUS_API_URL="http://$TERMINUS_LISTEN" exec node scripts/start.mjs) \
 		>>"$state/ui.log" 2>&1 &
 	ui_pid=$!
+	# Ready when its proxy answers for the API (the X-Terminus-Status header is the UI's own).
+	ui_ready=0
 	for _ in $(seq 1 150); do
-		curl -fsS -o /dev/null "http://$TERMINUS_UI_LISTEN/" 2>/dev/null && break
+		if curl -s -o /dev/null -D - "http://$TERMINUS_UI_LISTEN/api/terminus/v1/stores" 2>/dev/null |
+			grep -qi '^x-terminus-status: 200'; then
+			ui_ready=1
+			break
+		fi
 		kill -0 "$ui_pid" 2>/dev/null || { echo "the demo UI failed to start; see $state/ui.log" >&2; exit 1; }
 		sleep 0.2
 	done
+	[ "$ui_ready" = 1 ] || { echo "the demo UI did not answer within 30 s; see $state/ui.log" >&2; exit 1; }
 fi
 
 cat <<MSG
@@ -99,8 +111,8 @@ $([ "$ui" != 0 ] && echo "    demo UI       open http://$TERMINUS_UI_LISTEN   (l
 
   Ctrl-C stops the UI, the API, the workers and the private database.
 MSG
-# A worker that dies (kill -9 is part of the demo) leaves the other working; the API dying ends
-# the run.
+# A worker that dies (kill -9 is part of the demo) leaves the other working; the API or the UI
+# dying ends the run.
 while kill -0 "$api_pid" 2>/dev/null; do
 	wait -n "$api_pid" ${ui_pid:+"$ui_pid"} "${worker_pids[@]}" 2>/dev/null || true
 	if [ -n "$ui_pid" ] && ! kill -0 "$ui_pid" 2>/dev/null; then

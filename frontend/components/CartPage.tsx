@@ -1,13 +1,38 @@
 'use client';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { api, type Answer } from '@/lib/api';
 import * as cart from '@/lib/cart';
 import { money } from '@/lib/format';
 import { useCart } from '@/lib/hooks';
 import type { Order } from '@/lib/types';
 import { ErrorNote, StoreNav } from '@/components/ui';
+
+/**
+ * A quantity field that lets the user clear it and type a new number: the cart changes only for a
+ * whole number from 1 up; anything else is put back when the field loses focus. Lines are removed
+ * with Remove, never by typing.
+ */
+function Quantity({ name, value, onCommit }: { name: string; value: number; onCommit: (q: number) => void }) {
+  const [text, setText] = useState(String(value));
+  useEffect(() => setText(String(value)), [value]);
+  const valid = (t: string) => /^\d+$/.test(t) && Number(t) >= 1 && Number(t) <= cart.MAX_QUANTITY;
+  return (
+    <input
+      type="number"
+      min={1}
+      max={cart.MAX_QUANTITY}
+      aria-label={`Quantity of ${name}`}
+      value={text}
+      onChange={(e) => {
+        setText(e.target.value);
+        if (valid(e.target.value)) onCommit(Number(e.target.value));
+      }}
+      onBlur={() => setText(String(value))}
+    />
+  );
+}
 
 export default function CartPage({ slug }: { slug: string }) {
   const { lines, loaded, update } = useCart(slug);
@@ -61,13 +86,10 @@ export default function CartPage({ slug }: { slug: string }) {
                       </div>
                     </td>
                     <td className="num">
-                      <input
-                        type="number"
-                        min={1}
-                        max={cart.MAX_QUANTITY}
-                        aria-label={`Quantity of ${l.name}`}
+                      <Quantity
+                        name={l.name}
                         value={l.quantity}
-                        onChange={(e) => update((c) => cart.setQuantity(c, l.product_id, Number(e.target.value)))}
+                        onCommit={(q) => update((c) => cart.setQuantity(c, l.product_id, q))}
                       />
                     </td>
                     <td className="num">{money(l.unit_price_cents * l.quantity, l.currency)}</td>

@@ -36,7 +36,7 @@ function History({ slug, flagKey, version }: { slug: string; flagKey: string; ve
   );
 }
 
-function FlagCard({ slug, flag, onChange }: { slug: string; flag: Flag; onChange: () => void }) {
+function FlagCard({ slug, flag, onChange }: { slug: string; flag: Flag; onChange: () => Promise<void> }) {
   const [rollout, setRollout] = useState<number | null>(null);
   const [failed, setFailed] = useState<Answer<Flag> | null>(null);
   const [busy, setBusy] = useState(false);
@@ -49,11 +49,11 @@ function FlagCard({ slug, flag, onChange }: { slug: string; flag: Flag; onChange
       method: 'PUT',
       body: { enabled, rollout_percent },
     });
-    setBusy(false);
     setFailed(a.ok ? null : a);
-    if (a.ok) setRollout(null);
     setVersion((v) => v + 1);
-    onChange();
+    await onChange(); // the list as it is now, before the switch can be used again
+    if (a.ok) setRollout(null);
+    setBusy(false);
   }
 
   return (
@@ -66,7 +66,7 @@ function FlagCard({ slug, flag, onChange }: { slug: string; flag: Flag; onChange
             aria-checked={flag.enabled}
             aria-label={flag.key}
             disabled={busy}
-            onClick={() => put(!flag.enabled, shownRollout)}
+            onClick={() => put(!flag.enabled, flag.rollout_percent)}
           />
           <code style={{ fontSize: '0.95rem' }}>{flag.key}</code>
         </div>
@@ -120,7 +120,7 @@ export default function Flags({ slug }: { slug: string }) {
       </p>
       <Loading answer={answer} data={data}>
         {data?.data.map((f) => (
-          <FlagCard key={f.key} slug={slug} flag={f} onChange={() => void refresh()} />
+          <FlagCard key={f.key} slug={slug} flag={f} onChange={refresh} />
         ))}
       </Loading>
     </>

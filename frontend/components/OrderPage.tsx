@@ -19,7 +19,8 @@ interface Attempt {
   key: string;
   call: PreparedCall;
   answer: Answer<Order>;
-  identicalTo: number | null; // the earlier attempt with the same key whose body this one equals
+  // The first attempt with the same key, and whether this answer's status and bytes equal its.
+  sameKeyAs: { n: number; identical: boolean } | null;
 }
 
 function answerSummary(a: Answer<Order>): string {
@@ -40,7 +41,10 @@ function AttemptLog({ attempts }: { attempts: Attempt[] }) {
             <span className="muted small">{time(t.at)}</span>
           </div>
           <div className="row small" style={{ marginTop: '0.3rem' }}>
-            <span className={`badge ${t.answer.ok ? 'status-done' : t.answer.status >= 500 || t.answer.status === 0 ? 'status-dead' : 'status-warning'}`}>
+            <span
+              data-testid="attempt-status"
+              className={`badge ${t.answer.ok ? 'status-done' : t.answer.status >= 500 || t.answer.status === 0 ? 'status-dead' : 'status-warning'}`}
+            >
               {t.answer.status || 'no answer'}
             </span>
             {t.answer.replayed ? (
@@ -50,9 +54,13 @@ function AttemptLog({ attempts }: { attempts: Attempt[] }) {
             ) : (
               <span className="badge">new answer</span>
             )}
-            {t.identicalTo !== null ? (
+            {t.sameKeyAs?.identical ? (
               <span className="badge status-confirmed" data-testid="identical">
-                identical to #{t.identicalTo}, byte for byte
+                identical to #{t.sameKeyAs.n}, byte for byte
+              </span>
+            ) : t.sameKeyAs ? (
+              <span className="badge status-warning" data-testid="different">
+                differs from #{t.sameKeyAs.n}
               </span>
             ) : null}
           </div>
@@ -92,9 +100,11 @@ function Checkout({ slug, order, onAnswer }: { slug: string; order: Order; onAns
     const answer = await send<Order>(call);
     setBusy(false);
     setAttempts((old) => {
-      const first = old.find((t) => t.key === call.idempotencyKey && t.answer.status === answer.status);
-      const identicalTo = first && first.answer.raw === answer.raw ? first.n : null;
-      return [...old, { n: old.length + 1, at: new Date().toISOString(), key: call.idempotencyKey!, call, answer, identicalTo }];
+      const first = old.find((t) => t.key === call.idempotencyKey);
+      const sameKeyAs = first
+        ? { n: first.n, identical: first.answer.status === answer.status && first.answer.raw === answer.raw }
+        : null;
+      return [...old, { n: old.length + 1, at: new Date().toISOString(), key: call.idempotencyKey!, call, answer, sameKeyAs }];
     });
     onAnswer();
   }
@@ -144,6 +154,12 @@ function Checkout({ slug, order, onAnswer }: { slug: string; order: Order; onAns
           New key
         </button>
       </div>
+      {last !== undefined && last.call.body !== JSON.stringify({ payment_token: token }) ? (
+        <p className="note note-warn small" data-testid="key-warning">
+          This key was sent with another payment token: “Check out” now is a different request under the same
+          key, which the API refuses (422 <code>idempotency_key_reused</code>). Press “New key” for a new request.
+        </p>
+      ) : null}
       {order.status !== 'pending' && last === undefined ? (
         <p className="muted small">The order is past checkout; “Check out” is for pending orders.</p>
       ) : null}
@@ -305,9 +321,9 @@ export default function OrderPage({ slug, id }: { slug: string; id: string }) {
                             </>
                           ) : null}
                           <StatusBadge status={t.to} /> <span className="small">{t.reason}</span>
-                          <div className="muted small">
+                          <span className="muted small" style={{ display: 'block' }}>
                             trace <code data-testid="trace-id">{t.trace_id ?? '—'}</code>
-                          </div>
+                          </span>
                         </span>
                       </li>
                     ))}

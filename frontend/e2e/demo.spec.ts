@@ -66,7 +66,7 @@ test('checkout confirms through the worker, and sending again with the same key 
   const key = await page.getByTestId('idempotency-key').innerText();
   await page.getByRole('button', { name: 'Check out' }).click();
   const first = page.getByTestId('checkout-attempt').first();
-  await expect(first).toContainText('202');
+  await expect(first.getByTestId('attempt-status')).toHaveText('202');
   await expect(first).toContainText('path async');
   // The worker captures the payment: the page follows it by itself.
   await expect(page.getByTestId('order-status')).toHaveText('confirmed');
@@ -87,10 +87,9 @@ test('checkout confirms through the worker, and sending again with the same key 
   await page.goto(`/stores/${STORE}`);
   await expect.poll(() => stockOf(page, 'BEAN-ETH-250')).toBe(before - 2);
 
-  // A new key is a new request: on an order past checkout that is 409 order_not_pending.
+  // The order is past checkout: the page offers no new one.
   await page.goto(orderUrl);
-  await page.getByRole('button', { name: 'New key' }).click();
-  await expect(page.getByTestId('idempotency-key')).not.toHaveText(key);
+  await expect(page.getByTestId('order-status')).toHaveText('confirmed');
   await expect(page.getByRole('button', { name: 'Check out' })).toBeDisabled();
 });
 
@@ -109,21 +108,47 @@ test('with checkout.async_enabled off the very next checkout is confirmed in the
   await setFlag(page, 'checkout.async_enabled', true);
 });
 
-test('a declined payment and a sold-out item are shown as what they are', async ({ page }) => {
-  await placeOrder(page, 'MUG-ENAMEL');
+test('a decline, then a new key and another token; a sold-out item', async ({ page }) => {
+  await page.goto(`/stores/${STORE}`);
+  const mugs = await stockOf(page, 'MUG-ENAMEL');
+  const orderUrl = await placeOrder(page, 'MUG-ENAMEL');
   await page.getByRole('combobox', { name: 'Payment token' }).selectOption('tok_decline');
+  await expect(page.getByTestId('idempotency-key')).toHaveText(/^ui-/);
+  const declinedKey = await page.getByTestId('idempotency-key').innerText();
   await page.getByRole('button', { name: 'Check out' }).click();
-  await expect(page.getByTestId('checkout-attempt').first()).toContainText('Payment declined');
-  await expect(page.getByTestId('checkout-attempt').first()).toContainText('402');
+  const declined = page.getByTestId('checkout-attempt').first();
+  await expect(declined.getByTestId('attempt-status')).toHaveText('402');
+  await expect(declined).toContainText('Payment declined');
+
+  // The same key with another token would be another request: the page says so.
+  await page.getByRole('combobox', { name: 'Payment token' }).selectOption('tok_visa');
+  await expect(page.getByTestId('key-warning')).toContainText('idempotency_key_reused');
+  // Read afresh: still pending, no stock taken.
+  await page.goto(`/stores/${STORE}`);
+  expect(await stockOf(page, 'MUG-ENAMEL')).toBe(mugs);
+  await page.goto(orderUrl);
   await expect(page.getByTestId('order-status')).toHaveText('pending');
+
+  // A new key is a new request: this one authorizes.
+  await page.getByRole('button', { name: 'New key' }).click();
+  await expect(page.getByTestId('idempotency-key')).toHaveText(/^ui-[0-9a-f-]{36}$/);
+  await expect(page.getByTestId('idempotency-key')).not.toHaveText(declinedKey);
+  await page.getByRole('button', { name: 'Check out' }).click();
+  const paid = page.getByTestId('checkout-attempt').first();
+  await expect(paid.getByTestId('attempt-status')).toHaveText('202');
+  await expect(paid).toContainText('new answer');
+  await expect(page.getByTestId('order-status')).toHaveText('confirmed');
 
   await page.goto(`/stores/${STORE}`);
   const left = await stockOf(page, 'DRIP-LIMITED');
-  await placeOrder(page, 'DRIP-LIMITED', left + 1);
+  const soldOutUrl = await placeOrder(page, 'DRIP-LIMITED', left + 1);
   await page.getByRole('button', { name: 'Check out' }).click();
   const soldOut = page.getByTestId('checkout-attempt').first();
-  await expect(soldOut).toContainText('409');
+  await expect(soldOut.getByTestId('attempt-status')).toHaveText('409');
   await expect(soldOut).toContainText(`Sold out: ${left + 1} requested, ${left} available`);
+  await page.goto(`/stores/${STORE}`);
+  expect(await stockOf(page, 'DRIP-LIMITED')).toBe(left);
+  await page.goto(soldOutUrl);
   await expect(page.getByTestId('order-status')).toHaveText('pending');
 });
 
@@ -133,7 +158,7 @@ test('failing captures retry, die, give the stock back, and the dead letter can 
   const before = await stockOf(page, 'MUG-ENAMEL');
   await placeOrder(page, 'MUG-ENAMEL');
   await page.getByRole('button', { name: 'Check out' }).click();
-  await expect(page.getByTestId('checkout-attempt').first()).toContainText('202');
+  await expect(page.getByTestId('checkout-attempt').first().getByTestId('attempt-status')).toHaveText('202');
   // The worker retries with backoff until the attempts run out, then compensates.
   await expect(page.getByTestId('order-status')).toHaveText('payment_failed', { timeout: 30_000 });
   await expect(page.getByTestId('payment')).toContainText('voided');
@@ -167,9 +192,9 @@ test('failing captures retry, die, give the stock back, and the dead letter can 
 
 test('analytics shows the orders just made', async ({ page }) => {
   await page.goto(`/stores/${STORE}/analytics`);
-  // Five orders were created above; two were confirmed (the counters trail the outbox).
-  await expect.poll(async () => Number(await page.getByTestId('orders-created').innerText()), { timeout: 20_000 }).toBeGreaterThanOrEqual(5);
-  await expect.poll(async () => Number(await page.getByTestId('orders-confirmed').innerText()), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+  // Five orders were created above; three were confirmed (the counters trail the outbox).
+  await expect.poll(async () => Number(await page.getByTestId('orders-created').innerText()), { timeout: 20_000 }).toBe(5);
+  await expect.poll(async () => Number(await page.getByTestId('orders-confirmed').innerText()), { timeout: 20_000 }).toBe(3);
   await expect(page.getByTestId('top-products')).toContainText('Ethiopia Yirgacheffe');
   await expect(page.getByTestId('revenue-chart').locator('.recharts-bar-rectangle').first()).toBeVisible();
   await expect(page.getByTestId('orders-chart').locator('.recharts-bar-rectangle').first()).toBeVisible();
@@ -178,7 +203,12 @@ test('analytics shows the orders just made', async ({ page }) => {
 
 test('every page fits a phone-width window', async ({ page }) => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of ['/', `/stores/${STORE}`, `/stores/${STORE}/flags`, `/stores/${STORE}/analytics`, '/ops']) {
+  await placeOrder(page, 'BEAN-ETH-250'); // leaves the phone on an order page, with a cart before it
+  const orderPath = new URL(page.url()).pathname;
+  await page.goto(`/stores/${STORE}`);
+  await page.getByTestId('product-MUG-ENAMEL').getByRole('button', { name: 'Add to cart' }).click();
+  const pages = ['/', `/stores/${STORE}`, `/stores/${STORE}/cart`, orderPath, `/stores/${STORE}/orders`];
+  for (const path of [...pages, `/stores/${STORE}/flags`, `/stores/${STORE}/analytics`, '/ops']) {
     await page.goto(path);
     await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
     await expect(page.getByText('Loading…')).toHaveCount(0);
@@ -187,4 +217,27 @@ test('every page fits a phone-width window', async ({ page }) => {
   }
   await page.goto(`/stores/${STORE}`);
   await shot(page, 'catalog-phone');
+});
+
+test('the UI server forwards only its own routes, only for its own pages, and cannot be framed', async ({ request }) => {
+  const page = await request.get('/');
+  expect(page.headers()['x-frame-options']).toBe('DENY');
+  expect(page.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+
+  const notForwarded = await request.post('/api/terminus/v1/stores', { data: { slug: 'evil', name: 'x', currency: 'EUR' } });
+  expect(notForwarded.status()).toBe(404);
+  expect((await notForwarded.json()).error.code).toBe('ui_proxy_not_forwarded');
+
+  const crossSite = await request.get('/api/terminus/v1/ops/outbox', { headers: { origin: 'http://evil.example' } });
+  expect(crossSite.status()).toBe(403);
+  expect((await crossSite.json()).error.code).toBe('ui_proxy_forbidden');
+
+  const rebound = await request.get('/api/terminus/v1/ops/outbox', { headers: { host: 'rebound.example' } });
+  expect(rebound.status()).toBe(403);
+
+  // An API refusal is passed on as the API said it, with its status in X-Terminus-Status.
+  const unknown = await request.get('/api/terminus/v1/stores/no-such-store/products');
+  expect(unknown.status()).toBe(200);
+  expect(unknown.headers()['x-terminus-status']).toBe('404');
+  expect((await unknown.json()).error.code).toBe('not_found');
 });

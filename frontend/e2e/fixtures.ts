@@ -3,15 +3,33 @@
 import { test as base, expect, type Page } from '@playwright/test';
 import path from 'node:path';
 
+// The operator key of the system under test (tests/run.sh exports it): no byte the browser
+// receives may contain it.
+const SECRET = process.env.TERMINUS_TEST_OPERATOR_KEY;
+
 export const test = base.extend<{ page: Page }>({
   page: async ({ page }, use) => {
     const errors: string[] = [];
+    const checks: Promise<void>[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
     });
     page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    if (SECRET) {
+      page.on('response', (r) => {
+        checks.push(
+          (async () => {
+            const headers = JSON.stringify(await r.allHeaders());
+            const body = await r.body().catch(() => Buffer.alloc(0));
+            if (headers.includes(SECRET) || body.includes(SECRET))
+              errors.push(`the operator key reached the browser in ${r.url()}`);
+          })(),
+        );
+      });
+    }
     await use(page);
-    expect(errors, 'the browser console stayed clean').toEqual([]);
+    await Promise.all(checks);
+    expect(errors, 'the browser console stayed clean and saw no key').toEqual([]);
   },
 });
 export { expect };

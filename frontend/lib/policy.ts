@@ -52,7 +52,10 @@ export const RULES: readonly Rule[] = [
 
 /** The access a call needs, or null when the proxy does not forward it. */
 export function accessFor(method: string, path: string): Access | null {
-  if (path.includes('//') || path.includes('..') || path.includes('%')) return null;
+  // Nothing that a URL parser could rewrite on the way out: encoded characters, empty or
+  // dot segments.
+  if (path.includes('%') || path.split('/').slice(1).some((seg) => seg === '' || seg.startsWith('.')))
+    return null;
   for (const r of RULES) if (r.method === method && r.pattern.test(path)) return r.access;
   return null;
 }

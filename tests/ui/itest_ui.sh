@@ -52,18 +52,25 @@ wait_http() {
 
 TERMINUS_DATABASE_URL="$TERMINUS_TEST_DB" "$TERMINUS_TEST_BIN/terminus-api" seed-demo >/dev/null
 
-TERMINUS_DATABASE_URL="$TERMINUS_TEST_DB" TERMINUS_METRICS_LISTEN="127.0.0.1:$(free_port)" \
+metrics_port=$(free_port) || { echo "itest_ui: no free port for the worker's metrics" >&2; exit 1; }
+TERMINUS_DATABASE_URL="$TERMINUS_TEST_DB" TERMINUS_METRICS_LISTEN="127.0.0.1:$metrics_port" \
 	TERMINUS_RETRY_BASE_MS=200 TERMINUS_MAX_ATTEMPTS=3 TERMINUS_DETECT_INTERVAL_MS=500 TERMINUS_LOG_LEVEL=warn \
 	"$TERMINUS_TEST_BIN/terminus-worker" 2>"$logdir/itest_ui.worker.log" &
 pids+=($!)
 
-ui_port=$(free_port)
+ui_port=$(free_port) || { echo "itest_ui: no free port for the UI" >&2; exit 1; }
 (cd "$ui_dir" && TERMINUS_API_URL="$TERMINUS_TEST_API" TERMINUS_OPERATOR_KEY="$TERMINUS_TEST_OPERATOR_KEY" \
 	TERMINUS_UI_LISTEN="127.0.0.1:$ui_port" exec node scripts/start.mjs) >"$logdir/itest_ui.ui.log" 2>&1 &
 pids+=($!)
 if ! wait_http "http://127.0.0.1:$ui_port/" "${pids[1]}"; then
 	echo "itest_ui: the UI server did not start; its log:" >&2
 	cat "$logdir/itest_ui.ui.log" >&2
+	exit 1
+fi
+
+if ! wait_http "http://127.0.0.1:$metrics_port/metrics" "${pids[0]}"; then
+	echo "itest_ui: the worker did not start; its log:" >&2
+	cat "$logdir/itest_ui.worker.log" >&2
 	exit 1
 fi
 

@@ -20,6 +20,7 @@ const FORWARD_RESPONSE = [
   'x-trace-id',
 ];
 const API_TIMEOUT_MS = 15000;
+const MAX_BODY_BYTES = 64 * 1024; // the API's own limit: anything larger it would refuse anyway
 
 function refuse(status: number, code: string, message: string): Response {
   return Response.json(
@@ -54,7 +55,11 @@ export async function forward(req: Request, segments: string[]): Promise<Respons
   }
 
   const search = new URL(req.url).search;
+  if (Number(req.headers.get('content-length') ?? 0) > MAX_BODY_BYTES)
+    return refuse(413, 'ui_proxy_body_too_large', `a request body is at most ${MAX_BODY_BYTES} bytes`);
   const body = req.method === 'GET' ? undefined : await req.arrayBuffer();
+  if (body !== undefined && body.byteLength > MAX_BODY_BYTES)
+    return refuse(413, 'ui_proxy_body_too_large', `a request body is at most ${MAX_BODY_BYTES} bytes`);
   let upstream: Response;
   try {
     upstream = await fetch(apiBaseUrl() + apiPath + search, {
@@ -69,7 +74,11 @@ export async function forward(req: Request, segments: string[]): Promise<Respons
     const why = e instanceof Error ? e.message : String(e);
     return refuse(502, 'api_unreachable', `the Terminus API at ${apiBaseUrl()} did not answer (${why})`);
   }
-  const out = new Headers({ 'cache-control': 'no-store', 'x-terminus-status': String(upstream.status) });
+  const out = new Headers({
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-terminus-status': String(upstream.status),
+  });
   for (const name of FORWARD_RESPONSE) {
     const v = upstream.headers.get(name);
     if (v !== null) out.set(name, v);

@@ -29,6 +29,9 @@ describe('accessFor', () => {
     expect(accessFor('GET', '/v1/stores/demo%2Fcoffee/products')).toBeNull();
     expect(accessFor('GET', '/v1/stores//products')).toBeNull();
     expect(accessFor('GET', '/v1/stores/DEMO/products')).toBeNull();
+    expect(accessFor('PUT', '/v1/stores/demo-coffee/flags/.')).toBeNull();
+    expect(accessFor('PUT', '/v1/stores/demo-coffee/flags/.hidden')).toBeNull();
+    expect(accessFor('GET', '/v1/stores/demo-coffee/products/')).toBeNull();
   });
 });
 
