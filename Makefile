@@ -5,6 +5,7 @@
 #                   (TERMINUS_UI=0 without the UI; Ctrl-C stops everything)
 #   make test       unit + integration + end-to-end + browser suites against throw-away databases
 #   make ui         build the demo UI (frontend/); make ui-test its unit tests
+#   make fuzz       build the libFuzzer targets (clang) and run each FUZZ_SECONDS (60)
 #   make sanitize   the same suites with an ASan+UBSan build
 #   make format / format-check / clean
 
@@ -24,6 +25,11 @@ LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),fuzz)
+# libFuzzer (clang): the library instrumented for coverage, with ASan and UBSan.
+CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
 else
 CFLAGS   += -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
@@ -47,7 +53,7 @@ IT_LIB   := $(patsubst tests/integration/%.c,$(BUILD)/obj/tests/%.o,$(filter-out
 .SECONDARY:
 
 .PHONY: all binaries deps deps-ui deps-test run test sanitize format format-check clean tests bench \
-        ui ui-test
+        ui ui-test fuzz fuzzers
 # pkg-config flags are read when make starts, so the build runs in a second make, after deps
 # has installed what was missing.
 all: deps
@@ -58,12 +64,13 @@ binaries: $(BINS)
 deps:
 	@scripts/deps.sh
 
-# What the demo UI needs (Node.js, npm), and its browser tests too (Chromium).
+# What the demo UI needs (Node.js, npm), and what make test needs besides (Chromium for the
+# browser tests, clang for the fuzzers).
 deps-ui:
 	@scripts/deps.sh ui
 
 deps-test:
-	@scripts/deps.sh ui browser
+	@scripts/deps.sh ui browser fuzz
 
 $(BUILD)/gen/migrations_gen.c: $(wildcard migrations/*.sql) scripts/embed-migrations.sh
 	@mkdir -p $(@D)
@@ -107,6 +114,28 @@ $(BIN)/tests/itest_%: $(BUILD)/obj/tests/itest_%.o $(IT_LIB) $(LIB)
 
 tests: $(BINS) $(UNIT_BIN) $(IT_BIN)
 
+# Fuzz targets (fuzz/fuzz_*.c, libFuzzer) for the parsers of untrusted input; built by make fuzz
+# with clang into build/fuzz/, each run for FUZZ_SECONDS from its seed corpus (fuzz/corpus/).
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BIN)/fuzz/%)
+FUZZ_SECONDS ?= 60
+# Each target's short run in make test.
+TEST_FUZZ_SECONDS ?= 5
+
+$(BUILD)/obj/fuzz/%.o: fuzz/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BIN)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzzers: $(FUZZ_BIN)
+
+fuzz: deps-test
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz BIN=build/fuzz/bin SANITIZE=fuzz fuzzers
+	scripts/fuzz.sh build/fuzz/bin $(FUZZ_SECONDS)
+
 # The demo UI (frontend/, Next.js): npm ci when the lock file changed, next build when a source
 # did; both are skipped when nothing changed. Telemetry off.
 UI_SRC := $(shell find frontend/app frontend/components frontend/lib -type f 2>/dev/null) \
@@ -134,6 +163,7 @@ ui-test: ui
 test: deps-test
 	$(MAKE) tests frontend/.next/BUILD_ID
 	cd frontend && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	tests/run.sh $(BIN)
 
 sanitize: deps-test

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# scripts/deps.sh [ui] [browser] — install the Debian packages Terminus needs, only when some are
-# missing. With no argument: what the C build, make run without the UI and make bench need;
-# `ui`: also Node.js and npm for the demo UI (frontend/); `browser`: also Debian's Chromium, which
-# the UI's browser tests drive (Playwright never downloads a browser of its own).
+# scripts/deps.sh [ui] [browser] [fuzz] — install the Debian packages Terminus needs, only when
+# some are missing. With no argument: what the C build, make run without the UI and make bench
+# need; `ui`: also Node.js and npm for the demo UI (frontend/); `browser`: also Debian's Chromium,
+# which the UI's browser tests drive (Playwright never downloads a browser of its own); `fuzz`:
+# clang and its libFuzzer runtime for the fuzz targets.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 pkgs=(build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev uuid-dev
@@ -13,8 +14,9 @@ for a in "$@"; do
 	case "$a" in
 	ui) ui=1 ;;
 	browser) pkgs+=(chromium) ;;
+	fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 	*)
-		echo "usage: scripts/deps.sh [ui] [browser]" >&2
+		echo "usage: scripts/deps.sh [ui] [browser] [fuzz]" >&2
 		exit 2
 		;;
 	esac

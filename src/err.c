@@ -20,6 +20,9 @@ void err_release(struct err *e)
 }
 
 static void err_vset(struct err *e, int status, const char *code, const char *fmt, va_list ap)
+        PRINTF_LIKE(4, 0);
+
+static void err_vset(struct err *e, int status, const char *code, const char *fmt, va_list ap)
 {
 	json_decref(e->details);
 	e->details = NULL;

@@ -33,6 +33,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "page.h"
 #include "ratelimit.h"
 #include "banned.h"
 
@@ -188,34 +189,7 @@ void reply_add_header(struct request *req, const char *name, const char *value)
 
 bool req_list_params(struct request *req, int *limit, long long *cursor, struct err *e)
 {
-	const char *l = req_query(req, "limit");
-	const char *c = req_query(req, "cursor");
-	char *end;
-
-	*limit = LIST_LIMIT_DEFAULT;
-	*cursor = 0;
-	if (l != NULL) {
-		long v = strtol(l, &end, 10);
-
-		if (end == l || *end != '\0' || v < 1 || v > LIST_LIMIT_MAX) {
-			err_set(e, 400, "invalid_query", "limit must be an integer from 1 to %d",
-			        LIST_LIMIT_MAX);
-			err_detail(e, "field", json_string("limit"));
-			return false;
-		}
-		*limit = (int)v;
-	}
-	if (c != NULL) {
-		long long v = strtoll(c, &end, 10);
-
-		if (end == c || *end != '\0' || v < 1) {
-			err_set(e, 400, "invalid_query", "cursor is not one this API returned");
-			err_detail(e, "field", json_string("cursor"));
-			return false;
-		}
-		*cursor = v;
-	}
-	return true;
+	return page_params(req_query(req, "limit"), req_query(req, "cursor"), limit, cursor, e);
 }
 
 /* ---- request lifecycle -------------------------------------------------------------------- */
@@ -545,6 +519,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&s->in_flight, 1);
 }
 
+/* libmicrohttpd's own messages: its format strings, which no attribute can describe. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -554,6 +531,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	msg[strcspn(msg, "\n")] = '\0';
 	log_warn("libmicrohttpd: %s", msg);
 }
+#pragma GCC diagnostic pop
 
 /* Lets the handler threads finish what is queued, then joins them. */
 static void stop_handlers(struct http_server *s)

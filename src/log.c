@@ -61,6 +61,9 @@ static void set_if(json_t *line, const char *key, const char *value)
 }
 
 static void log_emit(enum log_level level, json_t *fields, const char *fmt, va_list ap)
+        PRINTF_LIKE(3, 0);
+
+static void log_emit(enum log_level level, json_t *fields, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	char ts[96];

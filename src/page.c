@@ -1,11 +1,51 @@
 /*
  * page.c — keyset pagination (see page.h).
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "constants.h"
 #include "db.h"
+#include "err.h"
 #include "page.h"
 #include "banned.h"
+
+bool page_params(const char *limit_text, const char *cursor_text, int *limit, long long *cursor,
+                 struct err *e)
+{
+	char *end;
+
+	*limit = LIST_LIMIT_DEFAULT;
+	*cursor = 0;
+	if (limit_text != NULL) {
+		long v;
+
+		errno = 0;
+		v = strtol(limit_text, &end, 10);
+		if (end == limit_text || *end != '\0' || errno != 0 || v < 1 ||
+		    v > LIST_LIMIT_MAX) {
+			err_set(e, 400, "invalid_query", "limit must be an integer from 1 to %d",
+			        LIST_LIMIT_MAX);
+			err_detail(e, "field", json_string("limit"));
+			return false;
+		}
+		*limit = (int)v;
+	}
+	if (cursor_text != NULL) {
+		long long v;
+
+		errno = 0;
+		v = strtoll(cursor_text, &end, 10);
+		if (end == cursor_text || *end != '\0' || errno != 0 || v < 1) {
+			err_set(e, 400, "invalid_query", "cursor is not one this API returned");
+			err_detail(e, "field", json_string("cursor"));
+			return false;
+		}
+		*cursor = v;
+	}
+	return true;
+}
 
 void page_args(long long cursor, int limit, char cur[24], char lim[16])
 {

@@ -1,0 +1,51 @@
+/*
+ * fuzz_headers — the request headers and query values the API parses itself: traceparent,
+ * Idempotency-Key, and ?limit= / ?cursor=. The input is split at NUL bytes into those fields.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "idem.h"
+#include "page.h"
+#include "trace.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf = malloc(size + 1);
+	const char *field[4] = {NULL, NULL, NULL, NULL};
+	size_t n = 0, start = 0;
+	struct trace t;
+	char id[TRACE_ID_LEN + 1];
+	struct err e = ERR_INIT;
+	int limit;
+	long long cursor;
+
+	if (buf == NULL)
+		return 0;
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	for (size_t i = 0; i <= size && n < 4; i++) {
+		if (buf[i] == '\0') {
+			field[n++] = buf + start;
+			start = i + 1;
+		}
+	}
+	if (field[0] != NULL) {
+		(void)trace_valid(field[0]);
+		trace_start(field[0], &t);
+		trace_id_of(field[0], id);
+		trace_id_of(t.traceparent, id);
+	}
+	if (field[1] != NULL)
+		(void)idem_key_valid(field[1]);
+	/* A missing limit or cursor is NULL, as when the query has none. */
+	if (!page_params(field[2], field[3], &limit, &cursor, &e))
+		err_release(&e);
+	free(buf);
+	return 0;
+}
