@@ -162,6 +162,7 @@ ui-test: ui
 # on a private PostgreSQL cluster that tests/run.sh starts and removes.
 test: deps-test
 	$(MAKE) tests frontend/.next/BUILD_ID
+	scripts/check-links.sh
 	cd frontend && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	tests/run.sh $(BIN)

@@ -1,5 +1,5 @@
 /*
- * cancel.h — cancelling an order, with compensation (DESIGN §3), idempotent like checkout.
+ * cancel.h — cancelling an order, with compensation (guarantees §3), idempotent like checkout.
  *
  * One transaction locks the order and, by its status:
  *   pending             → cancelled;

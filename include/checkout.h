@@ -1,5 +1,5 @@
 /*
- * checkout.h — the checkout of an order (DESIGN §3), idempotent and never overselling.
+ * checkout.h — the checkout of an order (guarantees §3), idempotent and never overselling.
  *
  * 1. idem_begin(): the key is ours, in flight, a replay, a mismatch (422) or busy (409).
  * 2. One transaction: lock the order (must be pending), authorize the payment, move the order to

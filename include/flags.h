@@ -1,5 +1,5 @@
 /*
- * flags.h — feature flags (DESIGN §5).
+ * flags.h — feature flags (guarantees §5).
  *
  * Defaults, per-store overrides and an audit trail live in PostgreSQL. Every process keeps a
  * per-store cache stamped with a generation number; a listener thread bumps the generation when

@@ -1,5 +1,5 @@
 /*
- * idem.h — idempotency keys (DESIGN §3).
+ * idem.h — idempotency keys (guarantees §3).
  *
  * The database decides, not timing: (store_id, key) is a primary key. idem_begin() inserts the
  * key as in_flight in its own short transaction, so a concurrent duplicate sees it at once and

@@ -1,5 +1,5 @@
 /*
- * outbox.h — the transactional outbox (DESIGN §4).
+ * outbox.h — the transactional outbox (guarantees §4).
  *
  * An event is inserted in the same transaction as the state change that caused it. Whoever runs
  * it — the API inline on the synchronous checkout path, or a worker — holds a lease

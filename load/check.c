@@ -33,23 +33,25 @@ struct invariant {
 
 /* clang-format off */
 static struct invariant invariants[] = {
-	{"outbox_finished", "every outbox event ends done or dead (DESIGN §6.4)",
+	{"outbox_finished", "every outbox event ends done or dead (guarantees §6.4)",
 	 DB_STMT("load_inv_outbox", WRAP(
 	"SELECT e.id AS event_id, e.store_id, e.type, e.status, e.attempts, e.available_at, "
 	"       e.claimed_by, e.last_error FROM outbox_events e "
 	"WHERE e.status NOT IN ('done', 'dead') AND " SCOPE("e") " ORDER BY e.seq"))},
 
-	{"no_order_stuck", "after the drain no order is stuck in payment_authorized (DESIGN §6.5)",
+	{"no_order_stuck", "after the drain no order is stuck in payment_authorized "
+	 "(guarantees §6.5)",
 	 DB_STMT("load_inv_stuck", WRAP(
 	"SELECT o.id AS order_id, o.store_id, o.status, o.checkout_path, o.updated_at FROM orders o "
 	"WHERE o.status = 'payment_authorized' AND " SCOPE("o") " ORDER BY o.seq"))},
 
-	{"stock_non_negative", "stock never goes below zero (DESIGN §6.1)",
+	{"stock_non_negative", "stock never goes below zero (guarantees §6.1)",
 	 DB_STMT("load_inv_stock_neg", WRAP(
 	"SELECT i.product_id, i.store_id, i.available FROM inventory i "
 	"WHERE i.available < 0 AND " SCOPE("i")))},
 
-	{"stock_ledger", "a product's stock equals the sum of its inventory movements (DESIGN §6.1)",
+	{"stock_ledger", "a product's stock equals the sum of its inventory movements "
+	 "(guarantees §6.1)",
 	 DB_STMT("load_inv_stock_ledger", WRAP(
 	"SELECT i.product_id, i.store_id, i.available, coalesce(m.total, 0) AS movements_sum "
 	"FROM inventory i LEFT JOIN (SELECT product_id, sum(delta) AS total "
@@ -59,7 +61,7 @@ static struct invariant invariants[] = {
 
 	{"stock_conservation",
 	 "initial + restocks = available + sold, sold being the units of orders that hold stock "
-	 "(payment_authorized, confirmed) (DESIGN §6.1)",
+	 "(payment_authorized, confirmed) (guarantees §6.1)",
 	 DB_STMT("load_inv_stock_conservation", WRAP(
 	"WITH added AS (SELECT product_id, sum(delta) AS n FROM inventory_movements x "
 	"               WHERE x.order_id IS NULL AND " SCOPE("x") " GROUP BY product_id), "
@@ -75,7 +77,7 @@ static struct invariant invariants[] = {
 	{"order_stock",
 	 "each order line took its stock at most once and holds exactly its quantity while the "
 	 "order is payment_authorized or confirmed, nothing otherwise: cancelled and failed orders "
-	 "gave theirs back (DESIGN §6.1, §6.3)",
+	 "gave theirs back (guarantees §6.1, §6.3)",
 	 DB_STMT("load_inv_order_stock", WRAP(
 	"SELECT o.id AS order_id, o.store_id, o.status, oi.product_id, oi.quantity, "
 	"       coalesce(-m.net, 0) AS held, coalesce(m.takes, 0) AS takes "
@@ -89,7 +91,7 @@ static struct invariant invariants[] = {
 	"  CASE WHEN o.status IN " HELD " THEN oi.quantity ELSE 0 END) ORDER BY o.seq"))},
 
 	{"one_live_payment", "no order has more than one live (authorized or captured) payment "
-	 "(DESIGN §6.2)",
+	 "(guarantees §6.2)",
 	 DB_STMT("load_inv_one_live", WRAP(
 	"SELECT p.order_id, p.store_id, count(*) AS live_payments, "
 	"       string_agg(p.id::text || ':' || p.status, ' ') AS payments FROM payments p "
@@ -97,7 +99,7 @@ static struct invariant invariants[] = {
 	" GROUP BY p.order_id, p.store_id HAVING count(*) > 1"))},
 
 	{"confirmed_one_capture", "every confirmed order has exactly one captured payment "
-	 "(DESIGN §6.2)",
+	 "(guarantees §6.2)",
 	 DB_STMT("load_inv_confirmed_capture", WRAP(
 	"SELECT o.id AS order_id, o.store_id, "
 	"       count(p.id) FILTER (WHERE p.status = 'captured') AS captured_payments, "
@@ -107,7 +109,7 @@ static struct invariant invariants[] = {
 
 	{"payment_matches_order",
 	 "a captured payment belongs to a confirmed order, an authorized one to a "
-	 "payment_authorized order (DESIGN §3 statuses, §6.2)",
+	 "payment_authorized order (guarantees §3 statuses, §6.2)",
 	 DB_STMT("load_inv_payment_order", WRAP(
 	"SELECT p.id AS payment_id, p.order_id, p.store_id, p.status AS payment_status, "
 	"       o.status AS order_status FROM payments p JOIN orders o ON o.id = p.order_id "
@@ -116,7 +118,7 @@ static struct invariant invariants[] = {
 
 	{"provider_capture_once",
 	 "the provider captured each payment at most once, and a captured payment exactly once "
-	 "(DESIGN §4, §6.4)",
+	 "(guarantees §4, §6.4)",
 	 DB_STMT("load_inv_provider_capture", WRAP(
 	"SELECT p.id AS payment_id, p.order_id, p.store_id, p.status, count(po.payment_id) AS "
 	"       provider_captures FROM payments p LEFT JOIN provider_operations po "
@@ -127,7 +129,7 @@ static struct invariant invariants[] = {
 
 	{"one_effect_per_key",
 	 "an idempotency key has at most one effect: one order per checkout key, one payment and "
-	 "one PaymentAuthorized event per order (DESIGN §6.3)",
+	 "one PaymentAuthorized event per order (guarantees §6.3)",
 	 DB_STMT("load_inv_one_effect", WRAP(
 	"SELECT 'orders sharing a checkout key' AS what, o.store_id, o.checkout_key AS key, "
 	"       count(*) AS n, string_agg(o.id::text, ' ') AS ids FROM orders o "
@@ -143,20 +145,21 @@ static struct invariant invariants[] = {
 	"WHERE e.type = 'PaymentAuthorized' AND " SCOPE("e")
 	" GROUP BY e.store_id, e.aggregate_id HAVING count(*) > 1"))},
 
-	{"timeline_once", "an order enters each status at most once (DESIGN §3, §6.3)",
+	{"timeline_once", "an order enters each status at most once (guarantees §3, §6.3)",
 	 DB_STMT("load_inv_timeline_once", WRAP(
 	"SELECT t.order_id, t.store_id, t.to_status, count(*) AS times FROM order_events t "
 	"WHERE " SCOPE("t") " GROUP BY t.order_id, t.store_id, t.to_status HAVING count(*) > 1"))},
 
 	{"timeline_matches_status", "an order's status is the last status of its timeline "
-	 "(DESIGN §3)",
+	 "(guarantees §3)",
 	 DB_STMT("load_inv_timeline_status", WRAP(
 	"SELECT o.id AS order_id, o.store_id, o.status, t.to_status AS timeline_last FROM orders o "
 	"LEFT JOIN LATERAL (SELECT to_status FROM order_events t WHERE t.order_id = o.id "
 	"                   ORDER BY t.id DESC LIMIT 1) t ON true "
 	"WHERE " SCOPE("o") " AND t.to_status IS DISTINCT FROM o.status ORDER BY o.seq"))},
 
-	{"tenancy_consistent", "a row belongs to the store of the row it hangs from (DESIGN §6.6)",
+	{"tenancy_consistent", "a row belongs to the store of the row it hangs from "
+	 "(guarantees §6.6)",
 	 DB_STMT("load_inv_tenancy", WRAP(
 	"SELECT 'order_items' AS rows_of, x.order_id::text AS row_id, x.store_id AS row_store, "
 	"       o.store_id AS parent_store FROM order_items x JOIN orders o ON o.id = x.order_id "
@@ -183,7 +186,7 @@ static struct invariant acked = {
 	"acknowledged_durable",
 	"every acknowledged effect is in the database: a created order exists; a 202 checkout "
 	"left the order past pending with a payment; a 200 checkout left it confirmed (or "
-	"refunded later); a 200 cancel left it cancelled or refunded (DESIGN §3, §6)",
+	"refunded later); a 200 cancel left it cancelled or refunded (guarantees §3, §6)",
 	DB_STMT("load_inv_acked", WRAP(
 	"SELECT l.kind AS acknowledged, l.order_id, o.status AS order_status, "
 	"       (SELECT count(*) FROM payments p WHERE p.order_id = l.order_id) AS payments "

@@ -1,5 +1,5 @@
 /*
- * check.h — drain the outbox, then hold the database to DESIGN §6 and to what the clients were
+ * check.h — drain the outbox, then hold the database to guarantees §6 and to what the clients were
  * told.
  *
  * Every invariant is one SQL statement that returns the rows breaking it (and how many there

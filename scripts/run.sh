@@ -4,7 +4,11 @@
 # Ctrl-C stops everything cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-state=.terminus
+# TERMINUS_STATE (.terminus), TERMINUS_BIN (bin) and TERMINUS_RUN_METRICS_BASE (9464: the
+# workers' metrics ports are it and the next) let the executed tour run a second system.
+state=${TERMINUS_STATE:-.terminus}
+bin=${TERMINUS_BIN:-bin}
+metrics_base=${TERMINUS_RUN_METRICS_BASE:-9464}
 mkdir -p "$state"
 
 own_pg=0
@@ -50,17 +54,17 @@ stop() {
 trap 'stop 0' INT TERM
 trap 'stop 1' EXIT
 
-bin/terminus-api migrate
-bin/terminus-api seed-demo | tee -a "$state/seed.log"
-bin/terminus-api serve 2>>"$state/api.log" &
+"$bin/terminus-api" migrate
+"$bin/terminus-api" seed-demo | tee -a "$state/seed.log"
+"$bin/terminus-api" serve 2>>"$state/api.log" &
 api_pid=$!
 # Two workers, so that one can be frozen or killed while the other carries on (and leads the
 # fault detector): worker 1 logs to worker.log with metrics on :9464, worker 2 to worker2.log on
 # :9465. Their PIDs are in worker.pid / worker2.pid (scripts/fault.sh uses them).
 for n in 1 2; do
 	suffix=$([ "$n" = 1 ] || echo "$n")
-	TERMINUS_METRICS_LISTEN=${TERMINUS_METRICS_LISTEN:-127.0.0.1:946$((3 + n))} \
-		bin/terminus-worker 2>>"$state/worker$suffix.log" &
+	TERMINUS_METRICS_LISTEN=${TERMINUS_METRICS_LISTEN:-127.0.0.1:$((metrics_base + n - 1))} \
+		"$bin/terminus-worker" 2>>"$state/worker$suffix.log" &
 	worker_pids+=($!)
 	echo $! >"$state/worker$suffix.pid"
 done
@@ -105,7 +109,7 @@ $([ "$ui" != 0 ] && echo "    demo UI       open http://$TERMINUS_UI_LISTEN   (l
     API           http://$TERMINUS_LISTEN   (try: curl http://$TERMINUS_LISTEN/v1/stores)
     operator key  $TERMINUS_OPERATOR_KEY
     database      $TERMINUS_DATABASE_URL
-    workers       pids $(cat "$state/worker.pid") $(cat "$state/worker2.pid"), metrics http://127.0.0.1:9464/metrics, :9465
+    workers       pids $(cat "$state/worker.pid") $(cat "$state/worker2.pid"), metrics http://127.0.0.1:$metrics_base/metrics, :$((metrics_base + 1))
     logs          $state/api.log  $state/worker.log  $state/worker2.log  (JSON lines)
     store keys    printed above when the demo stores were first created (also in $state/seed.log)
 

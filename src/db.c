@@ -43,7 +43,7 @@ static bool conn_setup(struct db_conn *c, struct err *e)
 	         "SET statement_timeout = %d; SET lock_timeout = %d; "
 	         "SET idle_in_transaction_session_timeout = %d; "
 	         /* A killed client's backend notices within a second and lets go of its row
-	          * locks (TECH-NOTES: 9–10 s otherwise when it was mid-statement). */
+	          * locks (measured: 9–10 s otherwise when it was mid-statement). */
 	         "SET client_connection_check_interval = 1000; "
 	         /* No JIT: when stale or lopsided statistics price a short statement above
 	          * jit_above_cost, compiling it costs more than running it (measured: the outbox

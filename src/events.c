@@ -66,7 +66,7 @@ struct event_type {
 	int attempts_factor;            /* attempts before dead: TERMINUS_MAX_ATTEMPTS times this */
 };
 
-/* Per-type limits (DESIGN §4). A capture that keeps failing is given up after
+/* Per-type limits (guarantees §4). A capture that keeps failing is given up after
  * TERMINUS_MAX_ATTEMPTS and compensated; a void or refund has nothing to fall back on — the
  * customer's money is at stake — so it is retried four times as often before a person must look. */
 static int max_attempts_of(const struct events_env *env, const struct event_type *t)
@@ -266,7 +266,7 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 	settle_finish(c, r, evs, n, skip, hook, arg, res, &e);
 }
 
-/* chaos.worker_slow (DESIGN §5): each event of the batch that falls in the rollout stalls
+/* chaos.worker_slow (guarantees §5): each event of the batch that falls in the rollout stalls
  * the batch 500 ms before its handler, so at 100 % a worker thread handles two events a second
  * and a modest load builds a backlog. The stall gives way to a stopping worker (env->stop), so a
  * batch of 32 does not hold a shutdown for 16 s: the events are then handled at once. */

@@ -167,7 +167,7 @@ static struct db_stmt st_detect = DB_STMT(
         "        jsonb_build_object('seen_at', terminus_ts(seen_at), 'started_at', "
         "               terminus_ts(started_at), 'events_done', events_done) "
         " FROM worker_heartbeats WHERE seen_at < now() - make_interval(secs => $3::int) "
-        /* invariant audit (DESIGN §6): one fault per store and check, with a sample of rows */
+        /* invariant audit (guarantees §6): one fault per store and check, with a sample of rows */
         " UNION ALL "
         " SELECT 'invariant', store_id, check_name, 'critical', "
         "        format('%s: %s rows (%s)', check_name, count(*), "

@@ -1,10 +1,10 @@
 /*
  * http_server.c — libmicrohttpd glue: the only module that builds MHD responses.
  *
- * Threading: MHD's internal thread pool with epoll; a request runs to completion on the thread
- * that read it, blocking on one pooled database connection. Every statement is bounded by
- * statement_timeout, so a thread is never stuck for long (TECH-NOTES: thread-per-connection was
- * slower in every run).
+ * Threading: MHD's internal thread pool with epoll only reads requests and writes answers; each
+ * request runs to completion on one of our handler threads (see Admission control below),
+ * blocking on one pooled database connection. Every statement is bounded by statement_timeout,
+ * so a thread is never stuck for long (measured: thread-per-connection was slower in every run).
  *
  * Two libmicrohttpd 0.9.75 traps are handled here: a response queued on the first call (headers
  * just parsed) turns keep-alive off, so we answer on the last call — except when refusing a

@@ -94,9 +94,9 @@ suites=()
 last=()
 # TERMINUS_TEST_ONLY="concurrency worker" runs only the named suites (while iterating); the
 # run says so loudly, and CI never sets it.
-# Suites are the itest_* programs in BINDIR/tests and the script suites in tests/ui/ (the demo
-# UI's browser tests), which get the same database, API and environment.
-for t in "$bindir"/tests/itest_* "$root"/tests/ui/itest_*.sh; do
+# Suites are the itest_* programs in BINDIR/tests and the script suites tests/*/itest_*.sh (the
+# demo UI's browser tests, the executed tour), which get the same database, API and environment.
+for t in "$bindir"/tests/itest_* "$root"/tests/*/itest_*.sh; do
 	[ -x "$t" ] || continue
 	short=$(basename "$t" .sh)
 	short=${short#itest_}
@@ -233,8 +233,8 @@ for t in "${suites[@]}"; do
 	fi
 
 	timeout_s=$SUITE_TIMEOUT_S
-	# The browser suite builds nothing but starts a worker, the UI server and Chromium.
-	[ "$name" = itest_ui ] && timeout_s=$((SUITE_TIMEOUT_S * 2))
+	# The browser suite starts a worker, the UI server and Chromium; the tour a whole system.
+	case "$name" in itest_ui | itest_tour) timeout_s=$((SUITE_TIMEOUT_S * 2)) ;; esac
 	st=0
 	TERMINUS_TEST_API="http://127.0.0.1:$port" TERMINUS_TEST_DB="$db" \
 		TERMINUS_TEST_OPERATOR_KEY="$key" TERMINUS_TEST_BIN="$bindir" \

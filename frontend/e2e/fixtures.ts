@@ -12,7 +12,7 @@ export const test = base.extend<{ page: Page }>({
     const errors: string[] = [];
     const checks: Promise<void>[] = [];
     page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+      if (m.type() === 'error') errors.push(`console.error: ${m.text()} (${m.location().url})`);
     });
     page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
     if (SECRET) {

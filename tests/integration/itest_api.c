@@ -1,5 +1,5 @@
 /*
- * itest_api.c — every endpoint of DESIGN §3 that issue 2 delivers, and every error code of
+ * itest_api.c — every endpoint of docs/openapi.yaml that issue 2 delivers, and every error code of
  * docs/api-conventions.md that they can answer, against the real binary and database.
  *
  * Each test builds the data it needs in its own store or products, so tests do not depend on

@@ -1,5 +1,5 @@
 /*
- * itest_crash.c — kill -9 loses nothing (DESIGN §4): hundreds of async checkouts while three
+ * itest_crash.c — kill -9 loses nothing (guarantees §4): hundreds of async checkouts while three
  * terminus-worker processes are SIGKILLed at random moments (every 100–400 ms one of them) and
  * restarted at once. Then one last worker drains the outbox, and the database must show every
  * order confirmed, each with exactly one payment, captured, and exactly one capture at the

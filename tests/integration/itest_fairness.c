@@ -1,5 +1,5 @@
 /*
- * itest_fairness.c — one store's flood must not starve another's events (DESIGN §4, issue 3).
+ * itest_fairness.c — one store's flood must not starve another's events (guarantees §4, issue 3).
  *
  * Store A gets 100,000 pending PaymentAuthorized events, inserted straight into the outbox,
  * whose orders do not exist: each completes as a no-op, which makes them the cheapest events

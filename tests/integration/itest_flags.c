@@ -1,9 +1,9 @@
 /*
- * itest_flags.c — feature flags at runtime (DESIGN §5): the process that served a change sees it
- * at once; another API process on the same database sees it within one second (this suite
- * starts that second process itself and measures); every change is audited with its actor and
- * old → new values; the checkout path follows the flag, is stored with the order, and is kept
- * by every retry of the request that decided it.
+ * itest_flags.c — feature flags at runtime (guarantees §5): the process that served a change sees
+ * it at once; another API process on the same database sees it within one second (this suite starts
+ * that second process itself and measures); every change is audited with its actor and old → new
+ * values; the checkout path follows the flag, is stored with the order, and is kept by every retry
+ * of the request that decided it.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * itest_idempotency.c — the Idempotency-Key contract of DESIGN §3 on checkout, one request at
+ * itest_idempotency.c — the Idempotency-Key contract of guarantees §3 on checkout, one request at
  * a time (itest_concurrency covers keys raced by many requests at once).
  *
  * "No new effect of any kind" is checked in the database, not only in the answer: for the

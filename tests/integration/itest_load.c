@@ -1,7 +1,7 @@
 /*
  * itest_load.c — terminus-load, run as the real binary: a short run of every scenario must
  * exit 0 with a JSON report whose counts make sense (a surge's phases and timeline among them)
- * and with every invariant of DESIGN §6 checked by the tool itself, and its invariant checker
+ * and with every invariant of guarantees §6 checked by the tool itself, and its invariant checker
  * must catch each kind of violation planted in the database, naming it, while a clean database
  * passes.
  *

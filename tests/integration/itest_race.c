@@ -1,14 +1,14 @@
 /*
  * itest_race.c — races the outbox worker must survive.
  *
- * 1. Cancel against capture (DESIGN §3): an async checkout is answered 202, and a cancel
+ * 1. Cancel against capture (guarantees §3): an async checkout is answered 202, and a cancel
  *    follows after 0–20 ms while a worker is already capturing. Many times over, every order
  *    must end in exactly one of cancelled (payment voided, never captured without a refund) or
  *    refunded (payment refunded), with exactly one payment, the product's stock back at its
  *    initial value exactly, every event done, and the provider's operations consistent: a
  *    payment the provider captured for an order that ended cancelled has a refund.
  *
- * 2. Flag flips under load (DESIGN §5): checkouts run from several threads while
+ * 2. Flag flips under load (guarantees §5): checkouts run from several threads while
  *    checkout.async_enabled flips every ~100 ms. Nothing is lost: every order ends confirmed,
  *    its stored checkout_path matches the answer it got (200 ↔ sync, 202 ↔ async), and the
  *    async ones — only those — were finished by the worker.

@@ -1,6 +1,6 @@
 /*
  * itest_tenancy.c — no request for one store can read or change another store's data
- * (DESIGN §6.6), checked through every admin route, through the storefront routes with
+ * (guarantees §6.6), checked through every admin route, through the storefront routes with
  * another store's ids, and in the database itself: row-level security must hold for the
  * restricted role the service runs its queries as, whatever the application code does.
  */

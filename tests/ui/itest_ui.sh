@@ -54,7 +54,7 @@ TERMINUS_DATABASE_URL="$TERMINUS_TEST_DB" "$TERMINUS_TEST_BIN/terminus-api" seed
 
 metrics_port=$(free_port) || { echo "itest_ui: no free port for the worker's metrics" >&2; exit 1; }
 TERMINUS_DATABASE_URL="$TERMINUS_TEST_DB" TERMINUS_METRICS_LISTEN="127.0.0.1:$metrics_port" \
-	TERMINUS_RETRY_BASE_MS=200 TERMINUS_MAX_ATTEMPTS=3 TERMINUS_DETECT_INTERVAL_MS=500 TERMINUS_LOG_LEVEL=warn \
+	TERMINUS_RETRY_BASE_MS=200 TERMINUS_MAX_ATTEMPTS=3 TERMINUS_DETECT_INTERVAL_MS=500 TERMINUS_LOG_LEVEL=info \
 	"$TERMINUS_TEST_BIN/terminus-worker" 2>"$logdir/itest_ui.worker.log" &
 pids+=($!)
 
@@ -69,7 +69,7 @@ if ! wait_http "http://127.0.0.1:$ui_port/" "${pids[1]}"; then
 fi
 
 if ! wait_http "http://127.0.0.1:$metrics_port/metrics" "${pids[0]}"; then
-	echo "itest_ui: the worker did not start; its log:" >&2
+	echo "itest_ui: the worker did not answer on :$metrics_port ($(curl -s -o /dev/null -w "%{http_code}" --max-time 2 "http://127.0.0.1:$metrics_port/metrics" || true)); its log:" >&2
 	cat "$logdir/itest_ui.worker.log" >&2
 	exit 1
 fi
