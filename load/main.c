@@ -10,6 +10,8 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,177 +39,190 @@ static const struct {
         {"surge", SC_SURGE},
 };
 
+/* ---- options: one table, which also writes --help ------------------------------------------ */
+
+struct cli {
+	struct load_opts o;
+	const char *stores[LOAD_MAX_STORES];
+	size_t nstores;
+	bool quiet, duration_set;
+};
+
+enum opt_kind {
+	OPT_STR,      /* const char * */
+	OPT_INT,      /* int, min..max */
+	OPT_LL,       /* long long, min..max */
+	OPT_SEED,     /* uint64_t */
+	OPT_DUR,      /* double seconds: 500ms, 10s, 2m */
+	OPT_MS,       /* long milliseconds from a duration, at least 1 */
+	OPT_RATE,     /* double per second: 200/s, 1200/m */
+	OPT_FACTOR,   /* double > 0 */
+	OPT_SET,      /* bool set true, no argument */
+	OPT_CLEAR,    /* bool set false, no argument */
+	OPT_APIS,     /* appends to o.apis */
+	OPT_STORES,   /* appends to stores */
+	OPT_PATH,     /* async, sync or both */
+	OPT_DURATION, /* --duration: OPT_DUR that also marks duration_set */
+	OPT_HELP,
+};
+
+struct opt {
+	const char *group; /* starts a group of --help with this heading */
+	const char *name;
+	const char *arg; /* the argument's name in --help; NULL: none */
+	enum opt_kind kind;
+	size_t off; /* offsetof(struct cli, …) */
+	long long min, max;
+	const char *help; /* "\n" continues on the next line of --help */
+};
+
+#define F(field) offsetof(struct cli, field)
+
+/* clang-format off */
+static const struct opt opts[] = {
+	{"target", "api", "URL", OPT_APIS, 0, 0, 0,
+	 "an API to load (repeatable; default http://127.0.0.1:8080)"},
+	{NULL, "db", "URL", OPT_STR, F(o.db), 0, 0,
+	 "database (owner role) for the checker and started processes\n"
+	 "(default $TERMINUS_DATABASE_URL)"},
+	{NULL, "operator-key", "KEY", OPT_STR, F(o.operator_key), 0, 0,
+	 "creates the run's stores (default $TERMINUS_OPERATOR_KEY)"},
+
+	{"load", "duration", "D", OPT_DURATION, F(o.duration_s), 0, 0,
+	 "how long arrivals come (10s; 500ms, 2m; not for surge)"},
+	{NULL, "rate", "R", OPT_RATE, F(o.rate), 0, 0, "arrivals per second (200/s, 1200/m)"},
+	{NULL, "noisy-rate", "R", OPT_RATE, F(o.noisy_rate), 0, 0,
+	 "noisy-tenant: the flooding store's rate (10 x --rate)"},
+	{NULL, "concurrency", "N", OPT_INT, F(o.concurrency), 1, 10000,
+	 "requests in flight at most (64)"},
+	{NULL, "stores", "N", OPT_INT, F(o.stores), 1, LOAD_MAX_STORES,
+	 "stores the run creates (scenario default)"},
+	{NULL, "products", "N", OPT_INT, F(o.products), 1, 1000, "products per store"},
+	{NULL, "stock", "N", OPT_LL, F(o.stock), 0, 1000000000LL,
+	 "units per product (flash-sale: the units on sale, 100)"},
+	{NULL, "units", "N", OPT_LL, F(o.stock), 0, 1000000000LL, "the same as --stock"},
+	{NULL, "orders", "N", OPT_LL, F(o.orders), 1, 10000000LL,
+	 "checkout: pending orders to make and check out (2000)"},
+	{NULL, "prepare-only", NULL, OPT_SET, F(o.prepare_only), 0, 0,
+	 "checkout: make the stores and pending orders, check out\n"
+	 "nothing (e.g. for pgbench; the slugs are in --json)"},
+	{NULL, "path", "P", OPT_PATH, F(o.path), 0, 0,
+	 "checkout path of the stores: async, sync, both"},
+	{NULL, "timeout", "D", OPT_MS, F(o.timeout_ms), 0, 0, "per request (10s)"},
+	{NULL, "storm-timeout", "D", OPT_MS, F(o.storm_timeout_ms), 0, 0,
+	 "retry-storm: median timeout of first attempts (5ms)"},
+	{NULL, "retries", "N", OPT_INT, F(o.retries), 0, 100,
+	 "retries of a keyed request on no answer, 429, 503 or 409\n"
+	 "in use (no sooner than a 429's or 503's Retry-After)"},
+	{NULL, "seed", "N", OPT_SEED, F(o.seed), 0, LLONG_MAX,
+	 "replay a run's random choices (printed in the report)"},
+
+	{"surge", "warmup", "D", OPT_DUR, F(o.warmup_s), 0, 0,
+	 "at --rate first, left out of the baseline p99 (5s)"},
+	{NULL, "before", "D", OPT_DUR, F(o.before_s), 0, 0,
+	 "at --rate before the surge: the baseline p99 (15s)"},
+	{NULL, "surge", "D", OPT_DUR, F(o.surge_s), 0, 0, "at --surge-factor x --rate (20s)"},
+	{NULL, "after", "D", OPT_DUR, F(o.after_s), 0, 0, "at --rate again, to see it recover (30s)"},
+	{NULL, "surge-factor", "F", OPT_FACTOR, F(o.surge_factor), 0, 0,
+	 "the surge's rate over --rate (3)"},
+
+	{"output", "json", "FILE", OPT_STR, F(o.json_path), 0, 0, "the report as JSON"},
+	{NULL, "ledger", "FILE", OPT_STR, F(o.ledger_path), 0, 0,
+	 "what the clients were told, for `check --ledger`"},
+	{NULL, "quiet", NULL, OPT_SET, F(quiet), 0, 0, "no progress line"},
+
+	{"checker", "drain-timeout", "D", OPT_DUR, F(o.drain_timeout_s), 0, 0,
+	 "wait this long for the outbox to drain (60s; chaos 90s)"},
+	{NULL, "no-check", NULL, OPT_CLEAR, F(o.check), 0, 0, "skip the drain and the invariants"},
+	{NULL, "store", "SLUG", OPT_STORES, 0, 0, 0,
+	 "check: only this store (repeatable; default every store)"},
+
+	{"processes the run starts itself (needs --db)", "bin", "DIR", OPT_STR, F(o.bindir), 0, 0,
+	 "where terminus-api and terminus-worker are (default: ours)"},
+	{NULL, "apis", "N", OPT_INT, F(o.spawn_apis), 0, 8,
+	 "terminus-api processes to start and load (chaos: 2)"},
+	{NULL, "workers", "N", OPT_INT, F(o.spawn_workers), 0, 32,
+	 "terminus-worker processes to start (chaos: 2)"},
+	{NULL, "log-dir", "DIR", OPT_STR, F(o.log_dir), 0, 0,
+	 "their logs (default: a new directory under /tmp)"},
+	{NULL, "retry-base-ms", "N", OPT_INT, F(o.retry_base_ms), 1, 3600000,
+	 "their TERMINUS_RETRY_BASE_MS (100)"},
+
+	{"chaos", "pg-dir", "DIR", OPT_STR, F(o.pg_dir), 0, 0,
+	 "the cluster to restart (made by scripts/pg.sh)"},
+	{NULL, "kill-interval", "D", OPT_DUR, F(o.kill_interval_s), 0, 0,
+	 "mean time between worker SIGKILLs (1s; 0: none)"},
+	{NULL, "api-restarts", "N", OPT_INT, F(o.api_restarts), 0, 16,
+	 "API SIGKILL + restart (1)"},
+	{NULL, "api-down", "D", OPT_DUR, F(o.api_down_s), 0, 0, "how long the API stays down (1s)"},
+	{NULL, "pg-restarts", "N", OPT_INT, F(o.pg_restarts), 0, 16,
+	 "PostgreSQL stop -m immediate + start (1)"},
+	{NULL, "pg-down", "D", OPT_DUR, F(o.pg_down_s), 0, 0,
+	 "how long PostgreSQL stays down (2s)"},
+
+	{"", "help", NULL, OPT_HELP, 0, 0, 0, "this text"},
+};
+/* clang-format on */
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
 static void usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: terminus-load SCENARIO [options]\n"
-	        "       terminus-load check --db URL [--store SLUG]... [--ledger FILE] [--json FILE]\n"
-	        "\n"
-	        "scenarios (each drains the outbox and checks the invariants afterwards):\n"
-	        "  mixed          browse, create, checkout, cancel at a steady open-loop rate\n"
-	        "  flash-sale     many buyers, few units (--stock per product), across every --api\n"
-	        "  retry-storm    impatient clients: short timeouts, resends with the same key,\n"
-	        "                 double clicks, replays, the key reused with a changed body\n"
-	        "  noisy-tenant   store 0 floods (--noisy-rate), the others shop at --rate each;\n"
-	        "                 latency and confirmation lag per store\n"
-	        "  chaos          mixed while workers are SIGKILLed, an API is killed and restarted\n"
-	        "                 and PostgreSQL is stopped -m immediate and started again\n"
-	        "  surge          mixed at --rate for --warmup and --before, at --surge-factor x\n"
-	        "                 --rate for --surge, at --rate again for --after (open loop; 100/s,\n"
-	        "                 5s, 15s, 3x, 20s, 30s; --concurrency 1000, --retries 0): what the\n"
-	        "                 API answers\n"
-	        "                 per phase and per second (2xx, 429, 503, …) and how many seconds\n"
-	        "                 after the surge its rolling p99 came back. Choose --rate as a mixed\n"
-	        "                 rate the system sustains with its normal p99.\n"
-	        "  checkout       the ceiling of checkouts (make bench): --orders pending orders\n"
-	        "                 are made up front in SQL (and the workers left to finish their\n"
-	        "                 creation events), then --concurrency clients (16) each\n"
-	        "                 check out the next one, with a fresh Idempotency-Key, as soon as\n"
-	        "                 their last one was answered, until every order was checked out\n"
-	        "                 (--duration caps it: 60s). CLOSED loop on purpose: it measures the\n"
-	        "                 throughput the API sustains, and the latency it reports is the\n"
-	        "                 service time at that concurrency; for the latency users see at a\n"
-	        "                 given rate use mixed (open loop). --path async (default) or sync.\n"
-	        "\n"
-	        "target:\n"
-	        "  --api URL            an API to load (repeatable; default http://127.0.0.1:8080)\n"
-	        "  --db URL             database (owner role) for the checker and started processes\n"
-	        "                       (default $TERMINUS_DATABASE_URL)\n"
-	        "  --operator-key KEY   creates the run's stores (default $TERMINUS_OPERATOR_KEY)\n"
-	        "load:\n"
-	        "  --duration D         how long arrivals come (10s; 500ms, 2m; not for surge)\n"
-	        "  --rate R             arrivals per second (200/s, 1200/m)\n"
-	        "  --noisy-rate R       noisy-tenant: the flooding store's rate (10 x --rate)\n"
-	        "  --concurrency N      requests in flight at most (64)\n"
-	        "  --stores N           stores the run creates (scenario default)\n"
-	        "  --products N         products per store\n"
-	        "  --stock N            units per product (flash-sale: the units on sale, 100)\n"
-	        "  --orders N           checkout: pending orders to make and check out (2000)\n"
-	        "  --prepare-only       checkout: make the stores and pending orders, check out\n"
-	        "                       nothing (e.g. for pgbench; the slugs are in --json)\n"
-	        "  --path P             checkout path of the stores: async, sync, both\n"
-	        "  --timeout D          per request (10s)\n"
-	        "  --storm-timeout D    retry-storm: median timeout of first attempts (5ms)\n"
-	        "  --retries N          retries of a keyed request on no answer, 429, 503 or 409\n"
-	        "                       in use (no sooner than a 429's or 503's Retry-After)\n"
-	        "  --seed N             replay a run's random choices (printed in the report)\n"
-	        "surge:\n"
-	        "  --warmup D           at --rate first, left out of the baseline p99 (5s)\n"
-	        "  --before D           at --rate before the surge: the baseline p99 (15s)\n"
-	        "  --surge D            at --surge-factor x --rate (20s)\n"
-	        "  --after D            at --rate again, to see it recover (30s)\n"
-	        "  --surge-factor F     the surge's rate over --rate (3)\n"
-	        "output:\n"
-	        "  --json FILE          the report as JSON\n"
-	        "  --ledger FILE        what the clients were told, for `check --ledger`\n"
-	        "  --quiet              no progress line\n"
-	        "checker:\n"
-	        "  --drain-timeout D    wait this long for the outbox to drain (60s; chaos 90s)\n"
-	        "  --no-check           skip the drain and the invariants\n"
-	        "  --store SLUG         check: only this store (repeatable; default every store)\n"
-	        "processes the run starts itself (needs --db):\n"
-	        "  --bin DIR            where terminus-api and terminus-worker are (default: ours)\n"
-	        "  --apis N             terminus-api processes to start and load (chaos: 2)\n"
-	        "  --workers N          terminus-worker processes to start (chaos: 2)\n"
-	        "  --log-dir DIR        their logs (default: a new directory under /tmp)\n"
-	        "  --retry-base-ms N    their TERMINUS_RETRY_BASE_MS (100)\n"
-	        "chaos:\n"
-	        "  --pg-dir DIR         the cluster to restart (made by scripts/pg.sh)\n"
-	        "  --kill-interval D    mean time between worker SIGKILLs (1s; 0: none)\n"
-	        "  --api-restarts N     API SIGKILL + restart (1)      --api-down D (1s)\n"
-	        "  --pg-restarts N      PostgreSQL stop -m immediate + start (1)  --pg-down D (2s)\n"
-	        "\n"
-	        "exit status: 0 every invariant held, 1 a violation (printed), 2 the run or the\n"
-	        "check could not be made.\n");
+	fputs("usage: terminus-load SCENARIO [options]\n"
+	      "       terminus-load check --db URL [--store SLUG]... [--ledger FILE] [--json FILE]\n"
+	      "\n"
+	      "scenarios (each drains the outbox and checks the invariants afterwards):\n"
+	      "  mixed          browse, create, checkout, cancel at a steady open-loop rate\n"
+	      "  flash-sale     many buyers, few units (--stock per product), across every --api\n"
+	      "  retry-storm    impatient clients: short timeouts, resends with the same key,\n"
+	      "                 double clicks, replays, the key reused with a changed body\n"
+	      "  noisy-tenant   store 0 floods (--noisy-rate), the others shop at --rate each;\n"
+	      "                 latency and confirmation lag per store\n"
+	      "  chaos          mixed while workers are SIGKILLed, an API is killed and restarted\n"
+	      "                 and PostgreSQL is stopped -m immediate and started again\n"
+	      "  surge          mixed at --rate for --warmup and --before, at --surge-factor x\n"
+	      "                 --rate for --surge, at --rate again for --after (open loop; 100/s,\n"
+	      "                 5s, 15s, 3x, 20s, 30s; --concurrency 1000, --retries 0): what the\n"
+	      "                 API answers per phase and per second (2xx, 429, 503, …) and how\n"
+	      "                 many seconds after the surge its rolling p99 came back. Choose\n"
+	      "                 --rate as a mixed rate the system sustains with its normal p99.\n"
+	      "  checkout       the ceiling of checkouts (make bench): --orders pending orders\n"
+	      "                 are made up front in SQL (and the workers left to finish their\n"
+	      "                 creation events), then --concurrency clients (16) each\n"
+	      "                 check out the next one, with a fresh Idempotency-Key, as soon as\n"
+	      "                 their last one was answered, until every order was checked out\n"
+	      "                 (--duration caps it: 60s). CLOSED loop on purpose: it measures the\n"
+	      "                 throughput the API sustains, and the latency it reports is the\n"
+	      "                 service time at that concurrency; for the latency users see at a\n"
+	      "                 given rate use mixed (open loop). --path async (default) or sync.\n"
+	      "\n",
+	      out);
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct opt *x = &opts[i];
+		char head[64];
+		const char *h = x->help;
+
+		if (x->group != NULL && x->group[0] != '\0')
+			fprintf(out, "%s:\n", x->group);
+		else if (x->group != NULL)
+			fputc('\n', out);
+		snprintf(head, sizeof(head), "--%s%s%s", x->name, x->arg ? " " : "",
+		         x->arg ? x->arg : "");
+		fprintf(out, "  %-21s", head);
+		for (;;) {
+			const char *nl = strchr(h, '\n');
+
+			fprintf(out, "%.*s\n", nl ? (int)(nl - h) : (int)strlen(h), h);
+			if (!nl)
+				break;
+			h = nl + 1;
+			fprintf(out, "  %-21s", "");
+		}
+	}
+	fputs("\nexit status: 0 every invariant held, 1 a violation (printed), 2 the run or the\n"
+	      "check could not be made.\n",
+	      out);
 }
-
-enum {
-	O_API = 256,
-	O_DB,
-	O_OPKEY,
-	O_DURATION,
-	O_RATE,
-	O_NOISY_RATE,
-	O_CONCURRENCY,
-	O_STORES,
-	O_PRODUCTS,
-	O_STOCK,
-	O_PATH,
-	O_TIMEOUT,
-	O_STORM_TIMEOUT,
-	O_RETRIES,
-	O_SEED,
-	O_JSON,
-	O_LEDGER,
-	O_QUIET,
-	O_DRAIN,
-	O_NO_CHECK,
-	O_STORE,
-	O_BIN,
-	O_APIS,
-	O_WORKERS,
-	O_LOG_DIR,
-	O_RETRY_BASE,
-	O_PG_DIR,
-	O_KILL_INTERVAL,
-	O_API_RESTARTS,
-	O_API_DOWN,
-	O_PG_RESTARTS,
-	O_PG_DOWN,
-	O_ORDERS,
-	O_PREPARE_ONLY,
-	O_WARMUP,
-	O_BEFORE,
-	O_SURGE,
-	O_AFTER,
-	O_SURGE_FACTOR,
-	O_HELP,
-};
-
-static const struct option long_opts[] = {
-        {"api", required_argument, NULL, O_API},
-        {"db", required_argument, NULL, O_DB},
-        {"operator-key", required_argument, NULL, O_OPKEY},
-        {"duration", required_argument, NULL, O_DURATION},
-        {"rate", required_argument, NULL, O_RATE},
-        {"noisy-rate", required_argument, NULL, O_NOISY_RATE},
-        {"concurrency", required_argument, NULL, O_CONCURRENCY},
-        {"stores", required_argument, NULL, O_STORES},
-        {"products", required_argument, NULL, O_PRODUCTS},
-        {"stock", required_argument, NULL, O_STOCK},
-        {"units", required_argument, NULL, O_STOCK},
-        {"path", required_argument, NULL, O_PATH},
-        {"timeout", required_argument, NULL, O_TIMEOUT},
-        {"storm-timeout", required_argument, NULL, O_STORM_TIMEOUT},
-        {"retries", required_argument, NULL, O_RETRIES},
-        {"seed", required_argument, NULL, O_SEED},
-        {"json", required_argument, NULL, O_JSON},
-        {"ledger", required_argument, NULL, O_LEDGER},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"drain-timeout", required_argument, NULL, O_DRAIN},
-        {"no-check", no_argument, NULL, O_NO_CHECK},
-        {"store", required_argument, NULL, O_STORE},
-        {"bin", required_argument, NULL, O_BIN},
-        {"apis", required_argument, NULL, O_APIS},
-        {"workers", required_argument, NULL, O_WORKERS},
-        {"log-dir", required_argument, NULL, O_LOG_DIR},
-        {"retry-base-ms", required_argument, NULL, O_RETRY_BASE},
-        {"pg-dir", required_argument, NULL, O_PG_DIR},
-        {"kill-interval", required_argument, NULL, O_KILL_INTERVAL},
-        {"api-restarts", required_argument, NULL, O_API_RESTARTS},
-        {"api-down", required_argument, NULL, O_API_DOWN},
-        {"pg-restarts", required_argument, NULL, O_PG_RESTARTS},
-        {"pg-down", required_argument, NULL, O_PG_DOWN},
-        {"orders", required_argument, NULL, O_ORDERS},
-        {"prepare-only", no_argument, NULL, O_PREPARE_ONLY},
-        {"warmup", required_argument, NULL, O_WARMUP},
-        {"before", required_argument, NULL, O_BEFORE},
-        {"surge", required_argument, NULL, O_SURGE},
-        {"after", required_argument, NULL, O_AFTER},
-        {"surge-factor", required_argument, NULL, O_SURGE_FACTOR},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-};
 
 static bool bad(const char *opt, const char *value)
 {
@@ -215,19 +230,95 @@ static bool bad(const char *opt, const char *value)
 	return false;
 }
 
-static bool set_int(const char *opt, const char *v, long long min, long long max, int *out)
+/* Applies one option's value (NULL for a flag) to the command line's settings. */
+static bool apply(const struct opt *x, const char *v, struct cli *c)
 {
-	long long x;
+	char *field = (char *)c + x->off;
+	long long ll;
+	double d;
 
-	if (!parse_int(v, min, max, &x))
-		return bad(opt, v);
-	*out = (int)x;
-	return true;
+	switch (x->kind) {
+	case OPT_STR:
+		*(const char **)(void *)field = v;
+		return true;
+	case OPT_INT:
+		if (!parse_int(v, x->min, x->max, &ll))
+			return bad(x->name, v);
+		*(int *)(void *)field = (int)ll;
+		return true;
+	case OPT_LL:
+		if (!parse_int(v, x->min, x->max, &ll))
+			return bad(x->name, v);
+		*(long long *)(void *)field = ll;
+		return true;
+	case OPT_SEED:
+		if (!parse_int(v, x->min, x->max, &ll))
+			return bad(x->name, v);
+		*(uint64_t *)(void *)field = (uint64_t)ll;
+		return true;
+	case OPT_DURATION:
+		c->duration_set = true;
+		/* fall through */
+	case OPT_DUR:
+		return parse_duration(v, (double *)(void *)field) || bad(x->name, v);
+	case OPT_MS:
+		if (!parse_duration(v, &d) || d <= 0)
+			return bad(x->name, v);
+		*(long *)(void *)field = (long)(d * 1000) > 0 ? (long)(d * 1000) : 1;
+		return true;
+	case OPT_RATE:
+		return parse_rate(v, (double *)(void *)field) || bad(x->name, v);
+	case OPT_FACTOR:
+		return parse_factor(v, (double *)(void *)field) || bad(x->name, v);
+	case OPT_SET:
+	case OPT_CLEAR:
+		*(bool *)(void *)field = x->kind == OPT_SET;
+		return true;
+	case OPT_APIS:
+		if (c->o.napis == LOAD_MAX_APIS)
+			return bad(x->name, "too many");
+		c->o.apis[c->o.napis++] = v;
+		return true;
+	case OPT_STORES:
+		if (c->nstores == LOAD_MAX_STORES)
+			return bad(x->name, "too many");
+		c->stores[c->nstores++] = v;
+		return true;
+	case OPT_PATH:
+		if (strcmp(v, "async") != 0 && strcmp(v, "sync") != 0 && strcmp(v, "both") != 0)
+			return bad(x->name, v);
+		c->o.path = v;
+		return true;
+	case OPT_HELP:
+		usage(stdout);
+		exit(0);
+	}
+	return false;
 }
 
-static bool set_dur(const char *opt, const char *v, double *out)
+static bool parse(int argc, char **argv, struct cli *c)
 {
-	return parse_duration(v, out) || bad(opt, v);
+	struct option long_opts[NOPTS + 1];
+	int ch;
+
+	for (size_t i = 0; i < NOPTS; i++)
+		long_opts[i] =
+		        (struct option){opts[i].name, opts[i].arg ? required_argument : no_argument,
+		                        NULL, 256 + (int)i};
+	long_opts[NOPTS] = (struct option){NULL, 0, NULL, 0};
+	while ((ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		if (ch < 256 || ch >= 256 + (int)NOPTS) {
+			usage(stderr);
+			return false;
+		}
+		if (!apply(&opts[ch - 256], opts[ch - 256].arg ? optarg : NULL, c))
+			return false;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "terminus-load: unexpected argument %s\n", argv[optind]);
+		return false;
+	}
+	return true;
 }
 
 /* The directory this binary lives in (terminus-api and terminus-worker are its neighbours). */
@@ -244,174 +335,6 @@ static char *own_dir(void)
 	if (slash)
 		*slash = '\0';
 	return xstrdup(buf);
-}
-
-struct cli {
-	struct load_opts o;
-	const char *stores[LOAD_MAX_STORES];
-	size_t nstores;
-	bool stores_set, products_set, quiet, duration_set;
-};
-
-static bool parse(int argc, char **argv, struct cli *c)
-{
-	struct load_opts *o = &c->o;
-	int ch;
-	double d;
-	long long ll;
-
-	while ((ch = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-		const char *name = NULL;
-		bool ok = true;
-
-		for (const struct option *x = long_opts; x->name; x++) {
-			if (x->val == ch)
-				name = x->name;
-		}
-		switch (ch) {
-		case O_API:
-			if (o->napis == LOAD_MAX_APIS)
-				return bad(name, "too many");
-			o->apis[o->napis++] = optarg;
-			break;
-		case O_DB:
-			o->db = optarg;
-			break;
-		case O_OPKEY:
-			o->operator_key = optarg;
-			break;
-		case O_DURATION:
-			ok = set_dur(name, optarg, &o->duration_s);
-			c->duration_set = true;
-			break;
-		case O_RATE:
-			ok = parse_rate(optarg, &o->rate) || bad(name, optarg);
-			break;
-		case O_NOISY_RATE:
-			ok = parse_rate(optarg, &o->noisy_rate) || bad(name, optarg);
-			break;
-		case O_CONCURRENCY:
-			ok = set_int(name, optarg, 1, 10000, &o->concurrency);
-			break;
-		case O_STORES:
-			ok = set_int(name, optarg, 1, LOAD_MAX_STORES, &o->stores);
-			break;
-		case O_PRODUCTS:
-			ok = set_int(name, optarg, 1, 1000, &o->products);
-			break;
-		case O_STOCK:
-			ok = parse_int(optarg, 0, 1000000000LL, &o->stock) || bad(name, optarg);
-			break;
-		case O_PATH:
-			if (strcmp(optarg, "async") && strcmp(optarg, "sync") &&
-			    strcmp(optarg, "both"))
-				return bad(name, optarg);
-			o->path = optarg;
-			break;
-		case O_TIMEOUT:
-			ok = set_dur(name, optarg, &d) && d > 0;
-			o->timeout_ms = (long)(d * 1000);
-			break;
-		case O_STORM_TIMEOUT:
-			ok = set_dur(name, optarg, &d) && d > 0;
-			o->storm_timeout_ms = (long)(d * 1000) > 0 ? (long)(d * 1000) : 1;
-			break;
-		case O_RETRIES:
-			ok = set_int(name, optarg, 0, 100, &o->retries);
-			break;
-		case O_SEED:
-			ok = parse_int(optarg, 0, LLONG_MAX, &ll) || bad(name, optarg);
-			o->seed = (uint64_t)ll;
-			break;
-		case O_JSON:
-			o->json_path = optarg;
-			break;
-		case O_LEDGER:
-			o->ledger_path = optarg;
-			break;
-		case O_QUIET:
-			c->quiet = true;
-			break;
-		case O_DRAIN:
-			ok = set_dur(name, optarg, &o->drain_timeout_s);
-			break;
-		case O_NO_CHECK:
-			o->check = false;
-			break;
-		case O_STORE:
-			if (c->nstores == LOAD_MAX_STORES)
-				return bad(name, "too many");
-			c->stores[c->nstores++] = optarg;
-			break;
-		case O_BIN:
-			o->bindir = optarg;
-			break;
-		case O_APIS:
-			ok = set_int(name, optarg, 0, 8, &o->spawn_apis);
-			break;
-		case O_WORKERS:
-			ok = set_int(name, optarg, 0, 32, &o->spawn_workers);
-			break;
-		case O_LOG_DIR:
-			o->log_dir = optarg;
-			break;
-		case O_RETRY_BASE:
-			ok = set_int(name, optarg, 1, 3600000, &o->retry_base_ms);
-			break;
-		case O_PG_DIR:
-			o->pg_dir = optarg;
-			break;
-		case O_KILL_INTERVAL:
-			ok = set_dur(name, optarg, &o->kill_interval_s);
-			break;
-		case O_API_RESTARTS:
-			ok = set_int(name, optarg, 0, 16, &o->api_restarts);
-			break;
-		case O_API_DOWN:
-			ok = set_dur(name, optarg, &o->api_down_s);
-			break;
-		case O_PG_RESTARTS:
-			ok = set_int(name, optarg, 0, 16, &o->pg_restarts);
-			break;
-		case O_PG_DOWN:
-			ok = set_dur(name, optarg, &o->pg_down_s);
-			break;
-		case O_ORDERS:
-			ok = parse_int(optarg, 1, 10000000LL, &o->orders) || bad(name, optarg);
-			break;
-		case O_PREPARE_ONLY:
-			o->prepare_only = true;
-			break;
-		case O_WARMUP:
-			ok = set_dur(name, optarg, &o->warmup_s);
-			break;
-		case O_BEFORE:
-			ok = set_dur(name, optarg, &o->before_s);
-			break;
-		case O_SURGE:
-			ok = set_dur(name, optarg, &o->surge_s);
-			break;
-		case O_AFTER:
-			ok = set_dur(name, optarg, &o->after_s);
-			break;
-		case O_SURGE_FACTOR:
-			ok = parse_factor(optarg, &o->surge_factor) || bad(name, optarg);
-			break;
-		case O_HELP:
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return false;
-		}
-		if (!ok)
-			return false;
-	}
-	if (optind != argc) {
-		fprintf(stderr, "terminus-load: unexpected argument %s\n", argv[optind]);
-		return false;
-	}
-	return true;
 }
 
 static int run_check(struct cli *c)
