@@ -48,7 +48,7 @@ void metrics_observe(enum metric_id id, const char *l1, double seconds);
 struct metrics_text;
 void metrics_gauge(struct metrics_text *t, const char *name, const char *help, const char *label,
                    const char *value, double v);
-/* Renders every metric, then lets extra append gauges. Caller frees. */
+/* Renders every metric, then lets extra append gauges. Caller frees; never NULL. */
 char *metrics_render(void (*extra)(struct metrics_text *t, void *arg), void *arg);
 
 #endif

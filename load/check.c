@@ -12,6 +12,7 @@
 #include "check.h"
 #include "db.h"
 #include "util.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define CHECK_SHOW_ROWS "20"

@@ -22,6 +22,7 @@
 #include "fleet.h"
 #include "http.h"
 #include "util.h"
+#include "xalloc.h"
 #include "banned.h"
 
 extern char **environ;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hist.h"
+#include "xalloc.h"
 #include "banned.h"
 
 void hist_init(struct hist *h)
@@ -103,10 +104,8 @@ static json_t *ms(uint64_t us)
 
 json_t *hist_json(const struct hist *h)
 {
-	json_t *j = json_pack("{s:I}", "count", (json_int_t)h->count);
+	json_t *j = xjson(json_pack("{s:I}", "count", (json_int_t)h->count));
 
-	if (!j)
-		abort();
 	json_object_set_new(j, "min", ms(h->count ? h->min_us : 0));
 	json_object_set_new(j, "mean", json_real(hist_mean(h) / 1000.0));
 	json_object_set_new(j, "p50", ms(hist_percentile(h, 50)));

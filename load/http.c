@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "util.h"
+#include "xalloc.h"
 #include "banned.h"
 
 struct http_engine {
@@ -146,7 +147,7 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *line)
 	struct curl_slist *n = curl_slist_append(h, line);
 
 	if (!n)
-		abort();
+		abort(); /* curl could not allocate: out of memory (the policy of xalloc.h) */
 	return n;
 }
 
@@ -250,7 +251,7 @@ struct http_engine *http_engine_new(int concurrency)
 
 	e->multi = curl_multi_init();
 	if (!e->multi)
-		abort();
+		abort(); /* no curl multi handle (out of memory): nothing to run requests on */
 	e->concurrency = concurrency > 0 ? concurrency : 1;
 	/* Keep as many idle connections as we may have requests in flight. */
 	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long)e->concurrency);
@@ -291,7 +292,7 @@ static CURL *easy_get(struct http_engine *e)
 	}
 	c = curl_easy_init();
 	if (!c)
-		abort();
+		abort(); /* no curl easy handle (out of memory): nothing to send with */
 	return c;
 }
 
@@ -315,7 +316,7 @@ static void start_due(struct http_engine *e, double now)
 		r->easy = c;
 		r->t_sent = mono_now();
 		if (curl_multi_add_handle(e->multi, c) != CURLM_OK)
-			abort();
+			abort(); /* programmer error (handle already added) or out of memory */
 		run_add(e, r);
 		e->sent++;
 	}
@@ -450,7 +451,7 @@ bool http_sync(const char *base, const char *method, const char *path, const cha
 
 	memset(a, 0, sizeof(*a));
 	if (!c)
-		abort();
+		abort(); /* no curl easy handle (out of memory): nothing to send with */
 	r->auth = auth;
 	r->timeout_ms = timeout_ms;
 	prepare(c, r, url, sizeof(url));

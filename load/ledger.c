@@ -9,6 +9,7 @@
 #include "jsonv.h"
 #include "ledger.h"
 #include "util.h"
+#include "xalloc.h"
 #include "banned.h"
 
 static const char *const kind_names[LEDGER_KINDS] = {

@@ -258,7 +258,7 @@ static bool apply(const struct opt *x, const char *v, struct cli *c)
 		return true;
 	case OPT_DURATION:
 		c->duration_set = true;
-		/* fall through */
+		__attribute__((fallthrough));
 	case OPT_DUR:
 		return parse_duration(v, (double *)(void *)field) || bad(x->name, v);
 	case OPT_MS:

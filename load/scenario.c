@@ -35,6 +35,7 @@
 #include "stats.h"
 #include "surge.h"
 #include "util.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define RING_CAP    4096 /* orders remembered per stream for later checkouts / cancels */
@@ -743,7 +744,7 @@ static bool setup_call(const char *base, const char *method, const char *path, c
 
 	json_decref(body);
 	if (!text)
-		abort();
+		abort(); /* out of memory: json_dumps, or the json_pack that made body, failed */
 	http_sync(base, method, path, auth, text, 10000, a);
 	free(text);
 	if (a->status == want)

@@ -7,6 +7,7 @@
 
 #include "stats.h"
 #include "util.h"
+#include "xalloc.h"
 #include "banned.h"
 
 static const char *const op_names[OP_COUNT] = {
@@ -178,7 +179,6 @@ json_t *stats_json(const struct stats *s, const char *const *store_names)
 {
 	double secs = elapsed(s);
 	json_t *ops = json_object(), *stores = json_array();
-	json_t *j;
 
 	for (int i = 0; i < OP_COUNT; i++) {
 		if (s->op[i].hist.count)
@@ -192,14 +192,11 @@ json_t *stats_json(const struct stats *s, const char *const *store_names)
 		        json_string(store_names && store_names[i] ? store_names[i] : ""));
 		json_array_append_new(stores, c);
 	}
-	j = json_pack("{s:{s:I,s:I,s:I,s:I,s:I},s:f,s:f,s:o,s:o,s:o,s:o}", "requests", "sent",
-	              (json_int_t)s->sent, "answered",
-	              (json_int_t)(s->all.hist.count - s->all.status[0]), "errors",
-	              (json_int_t)s->all.errors, "unsent", (json_int_t)s->unsent, "abandoned",
-	              (json_int_t)s->abandoned, "elapsed_s", secs, "throughput_rps",
-	              (double)s->all.hist.count / secs, "latency_ms", hist_json(&s->all.hist),
-	              "status", statuses_json(&s->all), "ops", ops, "per_store", stores);
-	if (!j)
-		abort();
-	return j;
+	return xjson(json_pack(
+	        "{s:{s:I,s:I,s:I,s:I,s:I},s:f,s:f,s:o,s:o,s:o,s:o}", "requests", "sent",
+	        (json_int_t)s->sent, "answered", (json_int_t)(s->all.hist.count - s->all.status[0]),
+	        "errors", (json_int_t)s->all.errors, "unsent", (json_int_t)s->unsent, "abandoned",
+	        (json_int_t)s->abandoned, "elapsed_s", secs, "throughput_rps",
+	        (double)s->all.hist.count / secs, "latency_ms", hist_json(&s->all.hist), "status",
+	        statuses_json(&s->all), "ops", ops, "per_store", stores));
 }

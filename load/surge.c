@@ -13,6 +13,7 @@
 
 #include "surge.h"
 #include "util.h"
+#include "xalloc.h"
 #include "banned.h"
 
 /* Scheduled moments are absolute clock readings; one due exactly on a boundary (t0 + 1.0) may
@@ -239,7 +240,7 @@ static json_t *tally_json(const struct tally *t)
 
 json_t *surge_json(const struct surge *s)
 {
-	json_t *phases = json_array(), *timeline = json_array(), *j;
+	json_t *phases = json_array(), *timeline = json_array();
 	struct recovery r = recovery_of(s);
 
 	for (int i = 0; i < SURGE_PHASES; i++) {
@@ -269,11 +270,8 @@ json_t *surge_json(const struct surge *s)
 		                                (json_int_t)t.limited, "503", (json_int_t)t.shed,
 		                                "errors", (json_int_t)(t.failed + t.no_answer)));
 	}
-	j = json_pack("{s:o,s:o,s:f,s:f,s:i,s:o}", "phases", phases, "timeline", timeline,
-	              "baseline_p99_ms", r.baseline_ms, "threshold_ms", r.threshold_ms, "window_s",
-	              SURGE_WINDOW_S, "recovery_s",
-	              r.from >= 0 ? json_real(r.after_s) : json_null());
-	if (!j)
-		abort();
-	return j;
+	return xjson(json_pack("{s:o,s:o,s:f,s:f,s:i,s:o}", "phases", phases, "timeline", timeline,
+	                       "baseline_p99_ms", r.baseline_ms, "threshold_ms", r.threshold_ms,
+	                       "window_s", SURGE_WINDOW_S, "recovery_s",
+	                       r.from >= 0 ? json_real(r.after_s) : json_null()));
 }

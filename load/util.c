@@ -1,9 +1,8 @@
 /*
- * util.c — clock, random numbers, parsing and aborting allocation (see util.h).
+ * util.c — clock, random numbers and parsing (see util.h).
  */
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,47 +128,6 @@ bool parse_int(const char *s, long long min, long long max, long long *out)
 		return false;
 	*out = v;
 	return true;
-}
-
-void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (!p)
-		abort();
-	return p;
-}
-
-void *xrealloc(void *p, size_t size)
-{
-	void *q = realloc(p, size ? size : 1);
-
-	if (!q)
-		abort();
-	return q;
-}
-
-char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		abort();
-	return p;
-}
-
-char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *p = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		abort();
-	return p;
 }
 
 void random_hex(char *out, size_t n)

@@ -1,7 +1,7 @@
 /*
  * util.h — the small things every part of terminus-load shares: a monotonic clock, a seeded
  * random generator (so a run's choices replay with --seed), parsing of durations and rates,
- * and allocation that aborts when memory runs out (the house memory policy, include/STYLE).
+ * and, through xalloc.h, allocation that aborts when memory runs out (the house memory policy).
  */
 #ifndef TERMINUS_LOAD_UTIL_H
 #define TERMINUS_LOAD_UTIL_H
@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "xalloc.h"
 
 /* Monotonic seconds since an arbitrary origin. */
 double mono_now(void);
@@ -34,13 +36,6 @@ bool parse_rate(const char *s, double *out);
 bool parse_factor(const char *s, double *out);
 /* A decimal integer in [min, max]; false otherwise. */
 bool parse_int(const char *s, long long min, long long max, long long *out);
-
-/* Allocation that aborts on failure. */
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t size);
-char *xstrdup(const char *s);
-/* printf into a new string. */
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A random lower-case hex string of n characters (from /dev/urandom, else the clock). */
 void random_hex(char *out, size_t n);

@@ -120,24 +120,24 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 	long long cursor;
 
 	if (!req_list_params(req, &limit, &cursor, &e))
-		goto fail;
+		goto rollback;
 	if (status != NULL && !valid(status)) {
 		err_set(&e, 400, "invalid_query", "%s", invalid_message);
 		err_detail(&e, "field", json_string("status"));
-		goto fail;
+		goto rollback;
 	}
 	if (platform) {
 		/* An operator route without {store}: the list spans every store. */
 		if ((c = api_db(req, &e)) == NULL || !db_begin(c, NULL, true, &e) ||
 		    !list(c, NULL, status, cursor, limit, &out, &e))
-			goto fail;
+			goto rollback;
 	} else if ((c = api_begin(req, &e)) == NULL ||
 	           !list(c, req->store.id, status, cursor, limit, &out, &e)) {
-		goto fail;
+		goto rollback;
 	}
 	api_commit_reply(req, c, 200, out, &e);
 	return;
-fail:
+rollback:
 	api_rollback_fail(req, c, &e);
 }
 
@@ -295,16 +295,16 @@ void api_dispatch(struct request *req)
 			err_set(&e, 404, "not_found", "no route for %s", req->path);
 			api_fail(req, &e);
 		}
-		goto out;
+		goto release_conn;
 	}
 	if (!authorize(req, route, &e)) {
 		api_fail(req, &e);
-		goto out;
+		goto release_conn;
 	}
 	ctx.store = req->store.slug;
 	log_ctx_set(&ctx);
 	route->handler(req);
-out:
+release_conn:
 	if (req->db != NULL) {
 		db_release(req->app->pool, req->db);
 		req->db = NULL;

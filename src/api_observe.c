@@ -81,20 +81,20 @@ void api_analytics(struct request *req)
 	if (from != NULL && !rfc3339_valid(from)) {
 		err_field(&e, "invalid_query", "from",
 		          "from must be an RFC 3339 date-time such as 2026-11-25T10:00:00Z");
-		goto fail;
+		goto rollback;
 	}
 	if (to != NULL && !rfc3339_valid(to)) {
 		err_field(&e, "invalid_query", "to",
 		          "to must be an RFC 3339 date-time such as 2026-11-25T10:00:00Z");
-		goto fail;
+		goto rollback;
 	}
 	if ((c = api_begin(req, &e)) == NULL ||
 	    !analytics_report(c, req->store.id, from != NULL ? from : "", to != NULL ? to : "",
 	                      &out, &e))
-		goto fail;
+		goto rollback;
 	json_object_set_new(out, "store", json_string(req->store.slug));
 	api_commit_reply(req, c, 200, out, &e);
 	return;
-fail:
+rollback:
 	api_rollback_fail(req, c, &e);
 }

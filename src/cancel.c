@@ -51,7 +51,7 @@ static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, 
 		return CANCEL_ERROR;
 	r = db_exec(c, &st_lock, DB_PARAMS(in->order_id, store_id), e);
 	if (r == NULL)
-		goto fail;
+		goto rollback;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		db_rollback(c);
@@ -80,31 +80,31 @@ static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, 
 	/* The order row is locked: these moves cannot race a capture's. */
 	if (!orders_transition(c, store_id, in->order_id, step->from, step->to, reason,
 	                       in->traceparent, &changed, e))
-		goto fail;
+		goto rollback;
 	if (step->payment_from != NULL) {
 		if (!payments_transition(c, store_id, in->order_id, step->payment_from,
 		                         step->payment_to, payment_id, &amount, &changed, e))
-			goto fail;
+			goto rollback;
 		if (!catalog_restock_order(c, store_id, in->order_id, step->to, e))
-			goto fail;
+			goto rollback;
 		if (changed) {
 			if (!events_enqueue_payment(c, store_id, step->event, in->order_id,
 			                            payment_id, amount, NULL, in->traceparent, e))
-				goto fail;
+				goto rollback;
 			*queued = true;
 		}
 	}
 	if (!orders_get(c, store_id, in->order_id, &order, e) || order == NULL)
-		goto fail;
+		goto rollback;
 	*body = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(order);
 	if (*body == NULL)
-		abort();
+		abort(); /* json_dumps of a value we built fails only when out of memory */
 	*status = 200;
 	if (!idem_complete(c, store_id, in->idempotency_key, 200, *body, e) || !db_commit(c, e))
-		goto fail;
+		goto rollback;
 	return CANCEL_DONE;
-fail:
+rollback:
 	if (e->status == 0)
 		err_internal(e, "order %s vanished during cancel", in->order_id);
 	free(*body);
@@ -142,19 +142,19 @@ bool cancel_execute(struct app *app, struct db_conn *c, const struct cancel_inpu
 		    !idem_complete(c, in->store->id, in->idempotency_key, status, body, e) ||
 		    !db_commit(c, e)) {
 			db_rollback(c);
-			goto release;
+			goto release_key;
 		}
 		break;
 	case CANCEL_NOT_FOUND:
 		err_set(e, 404, "not_found", "no order %s in this store", in->order_id);
-		goto release;
+		goto release_key;
 	case CANCEL_ERROR:
-		goto release;
+		goto release_key;
 	}
 	out->status = status;
 	out->body = body;
 	return true;
-release:
+release_key:
 	free(body);
 	if (db_conn_ok(c))
 		idem_release(c, in->store->id, in->idempotency_key);

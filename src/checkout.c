@@ -103,7 +103,7 @@ static char *render_order(struct db_conn *c, const char *store_id, const char *o
 	text = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(order);
 	if (text == NULL)
-		abort();
+		abort(); /* json_dumps of a value we built fails only when out of memory */
 	return text;
 }
 
@@ -122,7 +122,7 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	/* BEGIN, the store scope and the order's row lock: one round trip. */
 	r = db_begin_exec(c, store_id, false, &st_lock, DB_PARAMS(in->order_id, store_id), e);
 	if (r == NULL)
-		goto error;
+		goto rollback;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		db_rollback(c);
@@ -166,14 +166,14 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	 * request runs the handler; if this process dies, the lease lapses and a worker does. */
 	if (!outbox_insert(c, store_id, EVENT_PAYMENT_AUTHORIZED, in->order_id, st->payload,
 	                   st->async ? NULL : app->instance, in->traceparent, st->event_id, e))
-		goto error;
+		goto rollback;
 	r = db_exec(c, &st_effects,
 	            DB_PARAMS(in->order_id, store_id, st->payment_id, amount, in->store->currency,
 	                      "tok_…", in->idempotency_key, st->async ? "async" : "sync",
 	                      in->traceparent != NULL ? in->traceparent : ""),
 	            e);
 	if (r == NULL)
-		goto error;
+		goto rollback;
 	if (db_get_ll(r, 0, 0) != db_get_ll(r, 0, 1)) {
 		err_set(&decision, 409, "insufficient_inventory",
 		        "not enough stock for every line of the order");
@@ -188,7 +188,7 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 		            json_string_value(json_object_get(decision.details, "product_id")),
 		            &available, e)) {
 			err_release(&decision);
-			goto error;
+			goto rollback;
 		}
 		err_detail(&decision, "available", json_integer(available));
 		db_rollback(c);
@@ -203,15 +203,15 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 		st->status = 202;
 		st->body = render_order(c, store_id, in->order_id, e);
 		if (st->body == NULL)
-			goto error;
+			goto rollback;
 		if (!idem_complete(c, store_id, in->idempotency_key, 202, st->body, e))
-			goto error;
+			goto rollback;
 		if (!notifier_in_tx(app->notifier, c, e))
-			goto error;
+			goto rollback;
 	}
 	ok = db_commit(c, e);
 	return ok ? TX_COMMITTED : TX_ERROR;
-error:
+rollback:
 	PQclear(r);
 	db_rollback(c);
 	free(st->body);
@@ -245,7 +245,7 @@ static bool answer_from_state(struct db_conn *c, const struct checkout_input *in
 	if (!db_begin(c, in->store->id, false, e))
 		return false;
 	if (!orders_get(c, in->store->id, in->order_id, &order, e) || order == NULL)
-		goto fail;
+		goto rollback;
 	status = json_string_value(json_object_get(order, "status"));
 	/* 202 while a worker still has to finish the order; 200 once it is settled. */
 	out->status = strcmp(status, "payment_authorized") == 0 ? 202 : 200;
@@ -253,11 +253,11 @@ static bool answer_from_state(struct db_conn *c, const struct checkout_input *in
 	json_decref(order);
 	order = NULL;
 	if (out->body == NULL)
-		abort();
+		abort(); /* json_dumps of a value we built fails only when out of memory */
 	if (!idem_complete(c, in->store->id, in->idempotency_key, out->status, out->body, e))
-		goto fail;
+		goto rollback;
 	return db_commit(c, e);
-fail:
+rollback:
 	if (order == NULL && e->status == 0)
 		err_internal(e, "order %s vanished", in->order_id);
 	json_decref(order);
@@ -331,7 +331,7 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 	/* The path is decided once per order (stable hash of the order id) and stored with it. */
 	if (!flags_on(app->flags, c, in->store->id, FLAG_CHECKOUT_ASYNC, in->order_id, &st.async,
 	              e))
-		goto release;
+		goto release_key;
 	for (int attempt = 0; attempt <= DB_TX_RETRIES; attempt++) {
 		res = checkout_tx(app, c, in, &st, e);
 		if (res != TX_ERROR || !db_is_retryable(e) || !db_conn_ok(c))
@@ -344,18 +344,18 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 
 	switch (res) {
 	case TX_ERROR:
-		goto release;
+		goto release_key;
 	case TX_NOT_FOUND:
 		err_set(e, 404, "not_found", "no order %s in this store", in->order_id);
-		goto release;
+		goto release_key;
 	case TX_DECIDED:
 		/* No effects were committed; store the decision with the key. */
 		if (!db_begin(c, in->store->id, false, e))
-			goto release;
+			goto release_key;
 		if (!idem_complete(c, in->store->id, in->idempotency_key, st.status, st.body, e) ||
 		    !db_commit(c, e)) {
 			db_rollback(c);
-			goto release;
+			goto release_key;
 		}
 		out->status = st.status;
 		out->body = st.body;
@@ -365,7 +365,7 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 	case TX_RESUME:
 		ok = answer_from_state(c, in, out, e);
 		if (!ok)
-			goto release;
+			goto release_key;
 		break;
 	case TX_COMMITTED:
 		if (st.async) {
@@ -387,7 +387,7 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 	json_decref(st.payload);
 	free(st.body);
 	return ok;
-release:
+release_key:
 	json_decref(st.payload);
 	free(st.body);
 	if (db_conn_ok(c))

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+#include "xalloc.h"
 #include "banned.h"
 
 struct db_conn {
@@ -77,10 +78,9 @@ static PGconn *pg_connect(const char *url)
 
 struct db_conn *db_conn_open(const char *url, enum db_role role, struct err *e)
 {
-	struct db_conn *c = calloc(1, sizeof(*c));
+	struct db_conn *c = xcalloc(1, sizeof(*c));
 
-	if (c == NULL || (c->url = strdup(url)) == NULL)
-		abort();
+	c->url = xstrdup(url);
 	c->role = role;
 	c->pg = pg_connect(url);
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
@@ -144,11 +144,10 @@ struct db_pool {
 
 struct db_pool *db_pool_new(const char *url, int size)
 {
-	struct db_pool *p = calloc(1, sizeof(*p));
+	struct db_pool *p = xcalloc(1, sizeof(*p));
 
-	if (p == NULL || (p->url = strdup(url)) == NULL ||
-	    (p->idle = calloc((size_t)size, sizeof(*p->idle))) == NULL)
-		abort();
+	p->url = xstrdup(url);
+	p->idle = xcalloc((size_t)size, sizeof(*p->idle));
 	p->size = size;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
@@ -505,9 +504,7 @@ char *db_array(int n, const char *const *values)
 
 	for (int i = 0; i < n; i++)
 		cap += 2 * strlen(values[i]) + 3;
-	buf = malloc(cap);
-	if (buf == NULL)
-		abort();
+	buf = xmalloc(cap);
 	buf[len++] = '{';
 	for (int i = 0; i < n; i++) {
 		if (i > 0)
@@ -528,10 +525,8 @@ char *db_array(int n, const char *const *values)
 char *db_array_ll(int n, const long long *values)
 {
 	size_t cap = (size_t)n * 21 + 3, len = 0;
-	char *buf = malloc(cap);
+	char *buf = xmalloc(cap);
 
-	if (buf == NULL)
-		abort();
 	buf[len++] = '{';
 	for (int i = 0; i < n; i++)
 		len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? "," : "", values[i]);

@@ -223,7 +223,7 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 		texts[m] = json_dumps(refund, JSON_COMPACT);
 		json_decref(refund);
 		if (texts[m] == NULL)
-			abort();
+			abort(); /* out of memory: json_dumps, or the json_pack of refund, failed */
 		uuid_generate_random(u);
 		uuid_unparse_lower(u, uuids[m]);
 		ids[m] = evs[i].id;
@@ -629,7 +629,7 @@ bool events_run_batch(const struct events_env *env, struct db_conn *c,
 	struct timespec t0, t1;
 
 	if (n < 1 || n > EVENTS_BATCH_MAX || (hook != NULL && n != 1))
-		abort(); /* programmer error */
+		abort(); /* programmer error: batches are 1..EVENTS_BATCH_MAX, 1 with a hook */
 	memset(res, 0, sizeof(res));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	chaos_stall(env, c, evs, n);

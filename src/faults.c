@@ -275,13 +275,13 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 	if (!db_begin(c, NULL, true, e))
 		return false;
 	if ((r = db_exec(c, &st_lead, DB_PARAMS(tx_timeout), e)) == NULL)
-		goto fail;
+		goto rollback;
 	*led = db_get_bool(r, 0, 0);
 	PQclear(r);
 	if (*led) {
 		if ((r = db_exec(c, &st_due, DB_PARAMS(interval, audit_interval, settings), e)) ==
 		    NULL)
-			goto fail;
+			goto rollback;
 		*led = PQntuples(r) == 1;
 		audit = *led && db_get_bool(r, 0, 0);
 		if (*led && db_get(r, 0, 1)[0] != '\0' && strcmp(db_get(r, 0, 1), settings) != 0)
@@ -297,23 +297,23 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 		return true;
 	}
 	if ((r = db_exec(c, &st_forget, 0, NULL, e)) == NULL)
-		goto fail;
+		goto rollback;
 	PQclear(r);
 	r = db_exec(c, &st_detect,
 	            DB_PARAMS(lag, window, heartbeat, error_rate, payment, samples, stuck,
 	                      audit ? "t" : "f"),
 	            e);
 	if (r == NULL)
-		goto fail;
+		goto rollback;
 	if (!db_commit(c, e)) {
 		PQclear(r);
-		goto fail;
+		goto rollback;
 	}
 	for (int i = 0; i < PQntuples(r); i++)
 		log_change(r, i);
 	PQclear(r);
 	return true;
-fail:
+rollback:
 	db_rollback(c);
 	return false;
 }

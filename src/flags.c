@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "page.h"
+#include "xalloc.h"
 #include "banned.h"
 
 struct flag_def {
@@ -71,7 +72,7 @@ int flags_bucket(const char *flag_key, const char *subject)
 	unsigned long v;
 
 	if (ctx == NULL)
-		abort();
+		abort(); /* OpenSSL could not allocate: out of memory is not recovered from */
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	EVP_DigestUpdate(ctx, flag_key, strlen(flag_key) + 1);
 	EVP_DigestUpdate(ctx, subject, strlen(subject));
@@ -113,10 +114,9 @@ struct flags {
 
 struct flags *flags_new(const char *url)
 {
-	struct flags *f = calloc(1, sizeof(*f));
+	struct flags *f = xcalloc(1, sizeof(*f));
 
-	if (f == NULL || (f->url = strdup(url)) == NULL)
-		abort();
+	f->url = xstrdup(url);
 	pthread_mutex_init(&f->lock, NULL);
 	atomic_init(&f->gen, 1);
 	atomic_init(&f->stop, false);

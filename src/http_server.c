@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "page.h"
 #include "ratelimit.h"
+#include "xalloc.h"
 #include "banned.h"
 
 /*
@@ -100,7 +101,7 @@ static void set_response(struct request *req, int status, char *body, size_t len
 	}
 	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL)
-		abort();
+		abort(); /* MHD could not allocate the response: out of memory */
 	MHD_add_response_header(r, "Content-Type", content_type);
 	MHD_add_response_header(r, "X-Request-Id", req->request_id);
 	MHD_add_response_header(r, "X-Trace-Id", req->trace.trace_id);
@@ -115,17 +116,15 @@ void reply_json(struct request *req, int status, json_t *body)
 
 	json_decref(body);
 	if (text == NULL)
-		abort();
+		abort(); /* json_dumps of a value we built fails only when out of memory */
 	set_response(req, status, text, strlen(text), "application/json");
 }
 
 void reply_content(struct request *req, int status, const char *body, size_t len,
                    const char *content_type)
 {
-	char *copy = malloc(len + 1);
+	char *copy = xmalloc(len + 1);
 
-	if (copy == NULL)
-		abort();
 	memcpy(copy, body, len);
 	copy[len] = '\0';
 	set_response(req, status, copy, len, content_type);
@@ -156,10 +155,8 @@ char *error_body(const char *request_id, const struct err *e)
 	if (text == NULL) {
 		/* Only reachable if a message were not valid UTF-8; never crash on it. */
 		log_error("error envelope for %s could not be built", e->code);
-		text = strdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"error "
-		              "envelope unavailable\",\"request_id\":\"\",\"details\":{}}}");
-		if (text == NULL)
-			abort();
+		text = xstrdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"error "
+		               "envelope unavailable\",\"request_id\":\"\",\"details\":{}}}");
 	}
 	return text;
 }
@@ -409,9 +406,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (ctx == NULL) {
 		const char *rid;
 
-		ctx = calloc(1, sizeof(*ctx));
-		if (ctx == NULL)
-			abort();
+		ctx = xcalloc(1, sizeof(*ctx));
 		clock_gettime(CLOCK_MONOTONIC, &ctx->start);
 		ctx->server = s;
 		ctx->req.app = s->app;
@@ -447,9 +442,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 				while (cap < ctx->req.body_len + n + 1)
 					cap *= 2;
-				ctx->req.body = realloc(ctx->req.body, cap);
-				if (ctx->req.body == NULL)
-					abort();
+				ctx->req.body = xrealloc(ctx->req.body, cap);
 				ctx->cap = cap;
 			}
 			memcpy(ctx->req.body + ctx->req.body_len, upload_data, n);
@@ -550,13 +543,11 @@ static void stop_handlers(struct http_server *s)
 
 struct http_server *http_server_start(struct app *app, struct err *e)
 {
-	struct http_server *s = calloc(1, sizeof(*s));
+	struct http_server *s = xcalloc(1, sizeof(*s));
 	struct addrinfo hints = {0}, *ai = NULL;
 	char port[8];
 	int rc;
 
-	if (s == NULL)
-		abort();
 	s->app = app;
 	atomic_init(&s->in_flight, 0);
 	hints.ai_family = AF_UNSPEC;
@@ -576,15 +567,13 @@ struct http_server *http_server_start(struct app *app, struct err *e)
 	if (app->cfg.store_rate_limit > 0) {
 		s->limiter = ratelimit_new(app->cfg.store_rate_limit, app->cfg.store_burst);
 		if (s->limiter == NULL)
-			abort();
+			abort(); /* ratelimit_new fails only when out of memory */
 	}
 	s->nhandlers = app->cfg.http_threads;
-	s->handlers = calloc((size_t)s->nhandlers, sizeof(*s->handlers));
-	if (s->handlers == NULL)
-		abort();
+	s->handlers = xcalloc((size_t)s->nhandlers, sizeof(*s->handlers));
 	for (int i = 0; i < s->nhandlers; i++) {
 		if (pthread_create(&s->handlers[i], NULL, handler_main, s) != 0)
-			abort();
+			abort(); /* no thread at startup: a server without handlers is useless */
 	}
 	s->daemon = MHD_start_daemon(
 	        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
@@ -663,12 +652,10 @@ static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	body = found ? metrics_render(m->extra, m->arg) : strdup("not found\n");
-	if (body == NULL)
-		abort();
+	body = found ? metrics_render(m->extra, m->arg) : xstrdup("not found\n");
 	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL)
-		abort();
+		abort(); /* MHD could not allocate the response: out of memory */
 	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	ret = MHD_queue_response(conn, found ? 200 : 404, r);
 	MHD_destroy_response(r);
@@ -679,13 +666,11 @@ struct http_metrics *http_metrics_start(const char *host, int port,
                                         void (*extra)(struct metrics_text *t, void *arg), void *arg,
                                         struct err *e)
 {
-	struct http_metrics *m = calloc(1, sizeof(*m));
+	struct http_metrics *m = xcalloc(1, sizeof(*m));
 	struct addrinfo hints = {0}, *ai = NULL;
 	char portstr[8];
 	int rc;
 
-	if (m == NULL)
-		abort();
 	m->extra = extra;
 	m->arg = arg;
 	hints.ai_family = AF_UNSPEC;

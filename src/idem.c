@@ -11,6 +11,7 @@
 #include "db.h"
 #include "idem.h"
 #include "metrics.h"
+#include "xalloc.h"
 #include "banned.h"
 
 bool idem_key_valid(const char *key)
@@ -36,7 +37,7 @@ void idem_fingerprint(const char *method, const char *path, const json_t *body,
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 	if (ctx == NULL)
-		abort();
+		abort(); /* OpenSSL could not allocate: out of memory is not recovered from */
 	if (body != NULL)
 		canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	/* NUL separators: no (method, path, body) triple can collide with another by shifting
@@ -133,9 +134,7 @@ bool idem_begin(struct db_conn *c, const char *store_id, const char *key, const 
 		} else if (strcmp(db_get(r, 0, 1), "completed") == 0) {
 			out->state = IDEM_REPLAY;
 			out->status = (int)db_get_ll(r, 0, 2);
-			out->body = strdup(db_get(r, 0, 3));
-			if (out->body == NULL)
-				abort();
+			out->body = xstrdup(db_get(r, 0, 3));
 		} else {
 			out->state = IDEM_IN_FLIGHT;
 		}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define METRICS_MAX_SERIES 512
@@ -96,9 +97,7 @@ static struct series *find(struct family *f, const char *l1, const char *l2)
 	copy_label(a, l1);
 	copy_label(b, l2);
 	if (f->series == NULL) {
-		f->series = calloc(METRICS_MAX_SERIES, sizeof(*f->series));
-		if (f->series == NULL)
-			abort();
+		f->series = xcalloc(METRICS_MAX_SERIES, sizeof(*f->series));
 	}
 	for (int i = 0; i < f->nseries; i++) {
 		if (strcmp(f->series[i].l1, a) == 0 && strcmp(f->series[i].l2, b) == 0)
@@ -181,9 +180,7 @@ static void put(struct metrics_text *t, const char *fmt, ...)
 		if (n >= 0 && (size_t)n < t->cap - t->len)
 			break;
 		t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 0);
-		t->buf = realloc(t->buf, t->cap);
-		if (t->buf == NULL)
-			abort();
+		t->buf = xrealloc(t->buf, t->cap);
 	}
 	t->len += (size_t)n;
 }
@@ -280,9 +277,7 @@ char *metrics_render(void (*extra)(struct metrics_text *t, void *arg), void *arg
 {
 	struct metrics_text t = {NULL, 0, 4096, NULL};
 
-	t.buf = malloc(t.cap);
-	if (t.buf == NULL)
-		abort();
+	t.buf = xmalloc(t.cap);
 	t.buf[0] = '\0';
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < M_COUNT; i++)

@@ -42,7 +42,7 @@ static bool apply_one(struct db_conn *c, const struct migration *m, bool *applie
 		return false;
 	PQclear(r);
 	if ((r = db_exec(c, &st_applied, DB_PARAMS(ver), e)) == NULL)
-		goto fail;
+		goto rollback;
 	if (PQntuples(r) == 1) {
 		PQclear(r);
 		db_rollback(c);
@@ -51,18 +51,18 @@ static bool apply_one(struct db_conn *c, const struct migration *m, bool *applie
 	PQclear(r);
 	if ((r = db_exec_sql(c, m->sql, e)) == NULL) {
 		log_error("migration %s failed", m->name);
-		goto fail;
+		goto rollback;
 	}
 	PQclear(r);
 	if ((r = db_exec(c, &st_record, DB_PARAMS(ver, m->name), e)) == NULL)
-		goto fail;
+		goto rollback;
 	PQclear(r);
 	if (!db_commit(c, e))
 		return false;
 	*applied = true;
 	log_info("applied migration %s", m->name);
 	return true;
-fail:
+rollback:
 	db_rollback(c);
 	return false;
 }

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "log.h"
 #include "notifier.h"
+#include "xalloc.h"
 #include "banned.h"
 
 struct notifier {
@@ -27,10 +28,9 @@ struct notifier {
 
 struct notifier *notifier_new(const char *url, enum wakeup mode)
 {
-	struct notifier *n = calloc(1, sizeof(*n));
+	struct notifier *n = xcalloc(1, sizeof(*n));
 
-	if (n == NULL || (n->url = strdup(url)) == NULL)
-		abort();
+	n->url = xstrdup(url);
 	n->mode = mode;
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_cond_init(&n->cond, NULL);

@@ -167,15 +167,15 @@ bool orders_create(struct db_conn *c, const struct store_ref *store, const struc
 	                      traceparent != NULL ? traceparent : ""),
 	            e);
 	if (r == NULL)
-		goto out;
+		goto free_params;
 	if (db_get_ll(r, 0, 0) == 1) {
 		ok = orders_get(c, store->id, id, out, e);
-		goto out;
+		goto free_params;
 	}
 	PQclear(r);
 	r = db_exec(c, &st_unknown, DB_PARAMS(ids, store->id), e);
 	if (r == NULL)
-		goto out;
+		goto free_params;
 	{
 		char field[48];
 		long long idx = PQntuples(r) == 1 ? db_get_ll(r, 0, 0) - 1 : 0;
@@ -183,7 +183,7 @@ bool orders_create(struct db_conn *c, const struct store_ref *store, const struc
 		snprintf(field, sizeof(field), "items[%lld].product_id", idx);
 		err_field(e, "unknown_product", field, "%s is not a product of this store", field);
 	}
-out:
+free_params:
 	PQclear(r);
 	free(ids);
 	free(qty);

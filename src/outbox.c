@@ -45,7 +45,7 @@ bool outbox_insert(struct db_conn *c, const char *store_id, const char *type,
 	PGresult *r;
 
 	if (text == NULL)
-		abort();
+		abort(); /* json_dumps of a value we built fails only when out of memory */
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id_out);
 	snprintf(lease, sizeof(lease), "%d", OUTBOX_LEASE_S);

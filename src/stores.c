@@ -13,6 +13,7 @@
 #include "db.h"
 #include "page.h"
 #include "stores.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define STORE_CACHE_SLOTS 4096
@@ -25,10 +26,8 @@ struct store_cache {
 
 struct store_cache *store_cache_new(void)
 {
-	struct store_cache *sc = calloc(1, sizeof(*sc));
+	struct store_cache *sc = xcalloc(1, sizeof(*sc));
 
-	if (sc == NULL)
-		abort();
 	pthread_rwlock_init(&sc->lock, NULL);
 	return sc;
 }
@@ -178,13 +177,13 @@ bool stores_create(struct db_conn *c, const char *slug, const char *name, const 
 			        slug);
 			err_detail(e, "slug", json_string(slug));
 		}
-		goto fail;
+		goto rollback;
 	}
 	store = store_json(r, 0);
 	PQclear(r);
 	if (!auth_store_key_insert(c, id, &key, e)) {
 		json_decref(store);
-		goto fail;
+		goto rollback;
 	}
 	if (!db_commit(c, e)) {
 		json_decref(store);
@@ -193,7 +192,7 @@ bool stores_create(struct db_conn *c, const char *slug, const char *name, const 
 	*out = json_pack("{s:o, s:s}", "store", store, "admin_key", key.text);
 	memset(&key, 0, sizeof(key));
 	return true;
-fail:
+rollback:
 	db_rollback(c);
 	memset(&key, 0, sizeof(key));
 	return false;

@@ -28,6 +28,7 @@
 #include "outbox.h"
 #include "trace.h"
 #include "worker.h"
+#include "xalloc.h"
 #include "banned.h"
 
 struct worker;
@@ -394,10 +395,8 @@ static void *detector_main(void *arg)
 
 struct worker *worker_new(const struct config *cfg, const char *worker_id)
 {
-	struct worker *w = calloc(1, sizeof(*w));
+	struct worker *w = xcalloc(1, sizeof(*w));
 
-	if (w == NULL)
-		abort();
 	w->cfg = *cfg;
 	snprintf(w->id, sizeof(w->id), "%s", worker_id);
 	w->flags = flags_new(cfg->database_url);
@@ -406,9 +405,7 @@ struct worker *worker_new(const struct config *cfg, const char *worker_id)
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	w->nthreads = cfg->worker_concurrency;
-	w->threads = calloc((size_t)w->nthreads, sizeof(*w->threads));
-	if (w->threads == NULL)
-		abort();
+	w->threads = xcalloc((size_t)w->nthreads, sizeof(*w->threads));
 	return w;
 }
 
@@ -458,7 +455,7 @@ bool worker_start(struct worker *w, struct err *e)
 		t->index = i;
 		snprintf(t->owner, sizeof(t->owner), "%s-t%d", w->id, i);
 		if (pthread_create(&t->thread, NULL, handler_main, t) != 0)
-			abort();
+			abort(); /* no thread at startup: a worker without handlers is useless */
 	}
 	w->started = true;
 	return true;

@@ -93,10 +93,10 @@ static int cmd_serve(struct app *app)
 	app->stores = store_cache_new();
 	app->notifier = notifier_new(app->cfg.database_url, app->cfg.wakeup);
 	if (!flags_start(app->flags, &e) || !notifier_start(app->notifier, &e))
-		goto fail;
+		goto free_services;
 	server = http_server_start(app, &e);
 	if (server == NULL)
-		goto fail;
+		goto free_services;
 	log_info("listening on %s:%d (%d threads, %d database connections)", app->cfg.listen_host,
 	         app->cfg.listen_port, app->cfg.http_threads, app->cfg.db_pool_size);
 	if (app->cfg.operator_key[0] == '\0')
@@ -110,7 +110,7 @@ static int cmd_serve(struct app *app)
 	store_cache_free(app->stores);
 	log_info("stopped");
 	return 0;
-fail:
+free_services:
 	fprintf(stderr, "terminus-api: %s\n", e.message);
 	err_release(&e);
 	notifier_free(app->notifier);

@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 
 #include "fixtures.h"
+#include "xalloc.h"
 #include "banned.h"
 
 static atomic_uint unique_counter;
@@ -49,7 +50,7 @@ static void post_json(struct resp *r, const char *path, const char *auth, json_t
 	char *text = json_dumps(body, JSON_COMPACT);
 
 	if (!text)
-		abort();
+		abort(); /* out of memory: json_dumps, or the json_pack that made body, failed */
 	h_send(r, "POST", path, auth, text);
 	free(text);
 	json_decref(body);
@@ -369,9 +370,7 @@ static char **child_env(const char *const *overrides)
 		n++;
 	for (i = 0; overrides[i]; i++)
 		;
-	env = calloc(n + i + 1, sizeof(*env));
-	if (!env)
-		abort();
+	env = xcalloc(n + i + 1, sizeof(*env));
 	for (i = 0; i < n; i++) {
 		bool replaced = false;
 

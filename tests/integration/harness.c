@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "harness.h"
+#include "xalloc.h"
 #include "banned.h"
 
 struct h_env h_env;
@@ -30,27 +31,14 @@ static int api_port;
 
 /* ---- small utilities ------------------------------------------------------------------------- */
 
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-
-	if (!q)
-		abort();
-	return q;
-}
-
 char *h_strdup(const char *s)
 {
-	size_t n = strlen(s) + 1;
-	char *d = xrealloc(NULL, n);
-
-	memcpy(d, s, n);
-	return d;
+	return xstrdup(s);
 }
 
 static char *xstrndup(const char *s, size_t n)
 {
-	char *d = xrealloc(NULL, n + 1);
+	char *d = xmalloc(n + 1);
 
 	memcpy(d, s, n);
 	d[n] = '\0';
@@ -288,7 +276,7 @@ static struct curl_slist *add_hdr(struct curl_slist *l, const char *name, const 
 		snprintf(line, sizeof(line), "%s;", name);
 	n = curl_slist_append(l, line);
 	if (!n)
-		abort();
+		abort(); /* curl could not allocate: out of memory (the policy of xalloc.h) */
 	return n;
 }
 
@@ -310,7 +298,7 @@ bool h_request(const struct h_req *q, struct resp *r)
 	resp_release(r);
 	note_request(r, method, q->path);
 	url_len = strlen(base) + strlen(q->path) + 1;
-	url = xrealloc(NULL, url_len);
+	url = xmalloc(url_len);
 	snprintf(url, url_len, "%s%s", base, q->path);
 
 	c = curl_easy_init();
@@ -376,7 +364,8 @@ bool h_request(const struct h_req *q, struct resp *r)
 		struct curl_slist *n = curl_slist_append(hdrs, *h);
 
 		if (!n)
-			abort();
+			abort(); /* curl could not allocate: out of memory (the policy of xalloc.h)
+			          */
 		hdrs = n;
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -716,7 +705,7 @@ static void fail_resp(const struct resp *r, const char *file, int line, const ch
 	print_error("\n");
 	describe(r);
 	_fail(file, line);
-	abort();
+	abort(); /* not reached: _fail leaves the test */
 }
 
 void h_assert_status(const struct resp *r, long status, const char *file, int line)

@@ -41,7 +41,7 @@ void h_init(void);
 /* Releases what h_init holds. Call at the end of main (h_db_close closes the database). */
 void h_cleanup(void);
 
-/* A copy of s (caller frees); aborts when memory runs out, like every allocation here. */
+/* xstrdup (xalloc.h): a copy of s (caller frees); aborts when memory runs out. */
 char *h_strdup(const char *s);
 
 /* ---- time ------------------------------------------------------------------------------------ */

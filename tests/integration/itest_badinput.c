@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "fixtures.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define MAX_FIELDS 6
@@ -160,12 +161,10 @@ static char *body_of(const struct route *rt, const char *override, const char *o
                      const char *extra)
 {
 	size_t cap = 1024 + (override_raw ? strlen(override_raw) : 0) + (extra ? strlen(extra) : 0);
-	char *b = malloc(cap);
+	char *b = xmalloc(cap);
 	size_t off = 0;
 	size_t i;
 
-	if (!b)
-		abort();
 	b[off++] = '{';
 	for (i = 0; i < MAX_FIELDS && rt->fields[i].name; i++) {
 		const char *raw = rt->fields[i].raw;
@@ -410,12 +409,10 @@ static void test_huge_numbers(void **state)
 static char *nested(size_t n, bool objects)
 {
 	size_t unit = objects ? 5 : 1;
-	char *s = malloc(n * (unit + 1) + 2);
+	char *s = xmalloc(n * (unit + 1) + 2);
 	size_t off = 0;
 	size_t i;
 
-	if (!s)
-		abort();
 	for (i = 0; i < n; i++) {
 		memcpy(s + off, objects ? "{\"a\":" : "[", unit);
 		off += unit;

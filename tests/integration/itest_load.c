@@ -30,6 +30,7 @@
 #include "harness.h"
 #include "fixtures.h"
 #include "procs.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define RUN_DEADLINE_S 150.0 /* one terminus-load run, at most */
@@ -66,9 +67,7 @@ static char *read_text(const char *path)
 	do {
 		if (cap - n < 4096) {
 			cap = cap ? cap * 2 : 8192;
-			p = realloc(p, cap + 1);
-			if (!p)
-				abort();
+			p = xrealloc(p, cap + 1);
 		}
 		got = fread(p + n, 1, cap - n, f);
 		n += got;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "procs.h"
+#include "xalloc.h"
 #include "banned.h"
 
 extern char **environ;
@@ -78,9 +79,7 @@ static void env_add(char ***env, size_t *n, size_t *cap, const char *s)
 {
 	if (*n + 2 > *cap) {
 		*cap = *cap ? *cap * 2 : 64;
-		*env = realloc(*env, *cap * sizeof(**env));
-		if (!*env)
-			abort();
+		*env = xrealloc(*env, *cap * sizeof(**env));
 	}
 	(*env)[(*n)++] = h_strdup(s);
 	(*env)[*n] = NULL;
@@ -313,9 +312,7 @@ char *p_read_file(const char *path, size_t *len)
 
 		if (cap - n < 65536) {
 			cap = cap ? cap * 2 : 131072;
-			p = realloc(p, cap + 1);
-			if (!p)
-				abort();
+			p = xrealloc(p, cap + 1);
 		}
 		got = fread(p + n, 1, cap - n, f);
 		n += got;
@@ -424,9 +421,7 @@ struct p_handled *p_handled_read(const char *const *logs, size_t nlogs, size_t *
 
 					if (*n == cap) {
 						cap = cap ? cap * 2 : 1024;
-						h = realloc(h, cap * sizeof(*h));
-						if (!h)
-							abort();
+						h = xrealloc(h, cap * sizeof(*h));
 					}
 					e = &h[(*n)++];
 					memset(e, 0, sizeof(*e));
