@@ -32,5 +32,8 @@ char *xstrdup(const char *s) XALLOC_RESULT __attribute__((malloc));
 char *xasprintf(const char *fmt, ...) XALLOC_RESULT __attribute__((malloc)) PRINTF_LIKE(1, 2);
 /* v itself, or abort when the jansson constructor that made it returned NULL. */
 json_t *xjson(json_t *v) XALLOC_RESULT;
+/* json_dumps(v, flags) (caller frees), or abort: for a value we built, it fails only when out of
+ * memory. */
+char *xjson_dumps(const json_t *v, size_t flags) XALLOC_RESULT __attribute__((malloc));
 
 #endif

@@ -740,11 +740,9 @@ static void on_done(struct http_engine *eng, struct http_req *r, void *arg)
 static bool setup_call(const char *base, const char *method, const char *path, const char *auth,
                        json_t *body, long want, struct http_answer *a)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
+	char *text = xjson_dumps(xjson(body), JSON_COMPACT);
 
 	json_decref(body);
-	if (!text)
-		abort(); /* out of memory: json_dumps, or the json_pack that made body, failed */
 	http_sync(base, method, path, auth, text, 10000, a);
 	free(text);
 	if (a->status == want)

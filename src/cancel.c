@@ -14,6 +14,7 @@
 #include "notifier.h"
 #include "orders.h"
 #include "payments.h"
+#include "xalloc.h"
 #include "banned.h"
 
 static struct db_stmt st_lock = DB_STMT(
@@ -96,10 +97,8 @@ static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, 
 	}
 	if (!orders_get(c, store_id, in->order_id, &order, e) || order == NULL)
 		goto rollback;
-	*body = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	*body = xjson_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(order);
-	if (*body == NULL)
-		abort(); /* json_dumps of a value we built fails only when out of memory */
 	*status = 200;
 	if (!idem_complete(c, store_id, in->idempotency_key, 200, *body, e) || !db_commit(c, e))
 		goto rollback;

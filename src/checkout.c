@@ -22,6 +22,7 @@
 #include "orders.h"
 #include "outbox.h"
 #include "provider.h"
+#include "xalloc.h"
 #include "banned.h"
 
 enum tx_result {
@@ -100,10 +101,8 @@ static char *render_order(struct db_conn *c, const char *store_id, const char *o
 		err_internal(e, "order %s vanished", order_id);
 		return NULL;
 	}
-	text = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	text = xjson_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(order);
-	if (text == NULL)
-		abort(); /* json_dumps of a value we built fails only when out of memory */
 	return text;
 }
 
@@ -249,11 +248,9 @@ static bool answer_from_state(struct db_conn *c, const struct checkout_input *in
 	status = json_string_value(json_object_get(order, "status"));
 	/* 202 while a worker still has to finish the order; 200 once it is settled. */
 	out->status = strcmp(status, "payment_authorized") == 0 ? 202 : 200;
-	out->body = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	out->body = xjson_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(order);
 	order = NULL;
-	if (out->body == NULL)
-		abort(); /* json_dumps of a value we built fails only when out of memory */
 	if (!idem_complete(c, in->store->id, in->idempotency_key, out->status, out->body, e))
 		goto rollback;
 	return db_commit(c, e);

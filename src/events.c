@@ -43,6 +43,7 @@
 #include "payments.h"
 #include "provider.h"
 #include "trace.h"
+#include "xalloc.h"
 #include "banned.h"
 
 /* What one event's attempt came to inside a batch. */
@@ -220,10 +221,8 @@ static void settle(const struct events_env *env, struct db_conn *c, const struct
 		refund = json_pack("{s:s, s:s?, s:I, s:s}", "order_id", p.order_id, "payment_id",
 		                   p.payment_id, "amount_cents", (json_int_t)p.amount, "cause",
 		                   evs[i].id);
-		texts[m] = json_dumps(refund, JSON_COMPACT);
+		texts[m] = xjson_dumps(xjson(refund), JSON_COMPACT);
 		json_decref(refund);
-		if (texts[m] == NULL)
-			abort(); /* out of memory: json_dumps, or the json_pack of refund, failed */
 		uuid_generate_random(u);
 		uuid_unparse_lower(u, uuids[m]);
 		ids[m] = evs[i].id;

@@ -39,7 +39,7 @@ void idem_fingerprint(const char *method, const char *path, const json_t *body,
 	if (ctx == NULL)
 		abort(); /* OpenSSL could not allocate: out of memory is not recovered from */
 	if (body != NULL)
-		canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		canonical = xjson_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	/* NUL separators: no (method, path, body) triple can collide with another by shifting
 	 * bytes from one part to the next. */
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);

@@ -42,6 +42,8 @@ bool orders_status_valid(const char *status)
 	"   'amount_cents', p.amount_cents, 'currency', p.currency) "                              \
 	" FROM payments p WHERE p.order_id = o.id ORDER BY p.created_at DESC LIMIT 1)"
 
+/* Each entry's trace_id is the trace-id field of the traceparent stored with it (what
+ * trace_id_of() reads in C; stored ones are ours, always well-formed), null when none was. */
 #define ORDER_TIMELINE                                                                                \
 	"(SELECT json_agg(json_build_object('from', e.from_status, 'to', e.to_status, "               \
 	"   'at', terminus_ts(e.at), 'reason', e.reason, "                                            \

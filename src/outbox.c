@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "page.h"
+#include "xalloc.h"
 #include "banned.h"
 
 void outbox_event_release(struct outbox_event *ev)
@@ -40,12 +41,10 @@ bool outbox_insert(struct db_conn *c, const char *store_id, const char *type,
                    const char *traceparent, char id_out[37], struct err *e)
 {
 	char lease[16];
-	char *text = json_dumps(payload, JSON_COMPACT);
+	char *text = xjson_dumps(payload, JSON_COMPACT);
 	uuid_t u;
 	PGresult *r;
 
-	if (text == NULL)
-		abort(); /* json_dumps of a value we built fails only when out of memory */
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id_out);
 	snprintf(lease, sizeof(lease), "%d", OUTBOX_LEASE_S);

@@ -77,3 +77,12 @@ json_t *xjson(json_t *v)
 	}
 	return v;
 }
+
+char *xjson_dumps(const json_t *v, size_t flags)
+{
+	char *text = json_dumps(v, flags);
+
+	if (text == NULL)
+		out_of_memory("json_dumps");
+	return text;
+}

@@ -47,10 +47,7 @@ void h_unique_key(char *buf, size_t n, const char *prefix)
 /* POSTs a JSON value (stolen) and returns the response in r. */
 static void post_json(struct resp *r, const char *path, const char *auth, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
-
-	if (!text)
-		abort(); /* out of memory: json_dumps, or the json_pack that made body, failed */
+	char *text = xjson_dumps(xjson(body), JSON_COMPACT);
 	h_send(r, "POST", path, auth, text);
 	free(text);
 	json_decref(body);
