@@ -163,6 +163,7 @@ ui-test: ui
 test: deps-test
 	$(MAKE) tests frontend/.next/BUILD_ID
 	scripts/check-links.sh
+	scripts/check-layers.sh $(BIN)
 	cd frontend && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	tests/run.sh $(BIN)

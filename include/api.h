@@ -14,6 +14,12 @@
 
 struct db_conn;
 
+/* The router and auth in front of the handlers, given to the server as its http_routes. */
+void api_dispatch(struct request *req);
+/* The {store} a request is addressed to (borrowed from req->params), or NULL when its route has
+ * none or it has no route; sets req->route. For admission, before the request is queued. */
+const char *api_request_store(struct request *req);
+
 /* The request's database connection, acquired on first use and released by the dispatcher.
  * NULL with e set (503) when none can be had. */
 struct db_conn *api_db(struct request *req, struct err *e);

@@ -46,5 +46,9 @@ void err_detail(struct err *e, const char *key, json_t *value);
 void err_utf8_trim(char *s);
 /* 500 for a failure that is our fault; the message never reaches the client. */
 void err_internal(struct err *e, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* The error envelope {"error":{code, message, request_id, details}} as text (caller frees),
+ * exactly as the API sends it; a 5xx other than 503 says only that the request id identifies
+ * it in the logs. Stored with idempotency keys, so it lives here, not in the HTTP layer. */
+char *error_body(const char *request_id, const struct err *e);
 
 #endif

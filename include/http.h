@@ -2,13 +2,15 @@
  * http.h — the request as handlers see it, and the only way to answer one.
  *
  * The server (http_server.c) accumulates the body (64 KiB cap), checks the content type and the
- * framing, assigns the request id, and calls api_dispatch() once the whole request is in. A
+ * framing, assigns the request id, and calls the dispatch it was given (http_routes) once the
+ * whole request is in. A
  * handler answers exactly once through reply_*(); the server queues the response, adds
  * X-Request-Id, and writes the one access-log line.
  */
 #ifndef TERMINUS_HTTP_H
 #define TERMINUS_HTTP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -68,8 +70,6 @@ void reply_json(struct request *req, int status, json_t *body);
 void reply_text(struct request *req, int status, const char *body, size_t len, bool replayed);
 /* Answer with the error envelope; 500s are logged and answered without internal detail. */
 void reply_error(struct request *req, const struct err *e);
-/* The error envelope as text (caller frees), exactly as reply_error would send it. */
-char *error_body(const char *request_id, const struct err *e);
 
 /* Answer with a ready-made body (copied) of the given content type. */
 void reply_content(struct request *req, int status, const char *body, size_t len,
@@ -79,9 +79,19 @@ void reply_add_header(struct request *req, const char *name, const char *value);
 /* Parses ?limit= and ?cursor= (a positive integer as text). */
 bool req_list_params(struct request *req, int *limit, long long *cursor, struct err *e) MUST_CHECK;
 
+/* What the server calls to answer requests: the API (api.c), given by terminus-api's main, so
+ * that this layer links without the routes and the worker without either. */
+struct http_routes {
+	/* The {store} a request is addressed to, or NULL; on MHD's thread, before queuing. */
+	const char *(*request_store)(struct request *req);
+	/* Routes, authorizes and runs the request to its answer, on a handler thread. */
+	void (*dispatch)(struct request *req);
+};
+
 /* Server lifecycle (http_server.c). */
 struct http_server;
-struct http_server *http_server_start(struct app *app, struct err *e);
+struct http_server *http_server_start(struct app *app, const struct http_routes *routes,
+                                      struct err *e);
 /* Stops accepting, waits for in-flight requests up to HTTP_SHUTDOWN_GRACE_MS, stops. */
 void http_server_stop(struct http_server *s);
 
@@ -93,11 +103,7 @@ struct http_metrics *http_metrics_start(const char *host, int port,
                                         void (*extra)(struct metrics_text *t, void *arg), void *arg,
                                         struct err *e);
 void http_metrics_stop(struct http_metrics *m);
-
-/* The router and auth in front of the handlers (api.c). */
-void api_dispatch(struct request *req);
-/* The {store} a request is addressed to (borrowed from req->params), or NULL when its route has
- * none or it has no route; sets req->route. For admission, before the request is queued. */
-const char *api_request_store(struct request *req);
+/* libmicrohttpd's messages, as warnings in our log (both listeners; http_metrics.c). */
+void http_mhd_log(void *cls, const char *fmt, va_list ap);
 
 #endif

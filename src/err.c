@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
+#include "xalloc.h"
 #include "banned.h"
 
 void err_init(struct err *e)
@@ -85,4 +87,28 @@ void err_internal(struct err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	err_vset(e, 500, "internal_error", fmt, ap);
 	va_end(ap);
+}
+
+char *error_body(const char *request_id, const struct err *e)
+{
+	json_t *details = e->details != NULL ? json_deep_copy(e->details) : json_object();
+	json_t *env;
+	char *text;
+	/* The reason for a 5xx goes to the log, never to the client. */
+	const char *message = e->status >= 500 && e->status != 503
+	                              ? "internal error; the request id identifies it in our logs"
+	                              : e->message;
+
+	env = json_pack("{s:{s:s, s:s, s:s, s:o}}", "error", "code",
+	                e->code != NULL ? e->code : "internal_error", "message", message,
+	                "request_id", request_id, "details", details);
+	text = env != NULL ? json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(env);
+	if (text == NULL) {
+		/* Only reachable if a message were not valid UTF-8; never crash on it. */
+		log_error("error envelope for %s could not be built", e->code);
+		text = xstrdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"error "
+		               "envelope unavailable\",\"request_id\":\"\",\"details\":{}}}");
+	}
+	return text;
 }

@@ -76,6 +76,7 @@ struct http_server {
 	int nhandlers;
 	int target_ms;
 	struct ratelimit *limiter; /* per store; NULL: TERMINUS_STORE_RATE_LIMIT=0 */
+	struct http_routes routes; /* the API, which this module knows only by these callbacks */
 };
 
 const char *req_header(struct request *req, const char *name)
@@ -112,11 +113,10 @@ static void set_response(struct request *req, int status, char *body, size_t len
 
 void reply_json(struct request *req, int status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+	char *text =
+	        xjson_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 
 	json_decref(body);
-	if (text == NULL)
-		abort(); /* json_dumps of a value we built fails only when out of memory */
 	set_response(req, status, text, strlen(text), "application/json");
 }
 
@@ -135,30 +135,6 @@ void reply_text(struct request *req, int status, const char *body, size_t len, b
 	reply_content(req, status, body, len, "application/json");
 	if (replayed && req->response != NULL)
 		MHD_add_response_header(req->response, "Idempotent-Replayed", "true");
-}
-
-char *error_body(const char *request_id, const struct err *e)
-{
-	json_t *details = e->details != NULL ? json_deep_copy(e->details) : json_object();
-	json_t *env;
-	char *text;
-	/* The reason for a 5xx goes to the log, never to the client. */
-	const char *message = e->status >= 500 && e->status != 503
-	                              ? "internal error; the request id identifies it in our logs"
-	                              : e->message;
-
-	env = json_pack("{s:{s:s, s:s, s:s, s:o}}", "error", "code",
-	                e->code != NULL ? e->code : "internal_error", "message", message,
-	                "request_id", request_id, "details", details);
-	text = env != NULL ? json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(env);
-	if (text == NULL) {
-		/* Only reachable if a message were not valid UTF-8; never crash on it. */
-		log_error("error envelope for %s could not be built", e->code);
-		text = xstrdup("{\"error\":{\"code\":\"internal_error\",\"message\":\"error "
-		               "envelope unavailable\",\"request_id\":\"\",\"details\":{}}}");
-	}
-	return text;
 }
 
 void reply_error(struct request *req, const struct err *e)
@@ -307,7 +283,7 @@ static bool within_rate(struct http_server *s, struct req_ctx *ctx)
 	long long wait_ms;
 	struct err e = ERR_INIT;
 
-	if (s->limiter == NULL || (slug = api_request_store(&ctx->req)) == NULL)
+	if (s->limiter == NULL || (slug = s->routes.request_store(&ctx->req)) == NULL)
 		return true;
 	authz = req_header(&ctx->req, "Authorization");
 	token = authz != NULL ? auth_bearer(authz) : NULL;
@@ -383,7 +359,7 @@ static void *handler_main(void *arg)
 		if (waited > s->target_ms)
 			shed(&ctx->req, (int)waited); /* its client has waited long enough */
 		else
-			api_dispatch(&ctx->req);
+			s->routes.dispatch(&ctx->req);
 		pthread_mutex_lock(&s->lock);
 		ctx->state = CTX_READY;
 		MHD_resume_connection(ctx->req.conn);
@@ -512,20 +488,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&s->in_flight, 1);
 }
 
-/* libmicrohttpd's own messages: its format strings, which no attribute can describe. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-
-	(void)cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	msg[strcspn(msg, "\n")] = '\0';
-	log_warn("libmicrohttpd: %s", msg);
-}
-#pragma GCC diagnostic pop
-
 /* Lets the handler threads finish what is queued, then joins them. */
 static void stop_handlers(struct http_server *s)
 {
@@ -541,7 +503,8 @@ static void stop_handlers(struct http_server *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-struct http_server *http_server_start(struct app *app, struct err *e)
+struct http_server *http_server_start(struct app *app, const struct http_routes *routes,
+                                      struct err *e)
 {
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	struct addrinfo hints = {0}, *ai = NULL;
@@ -549,6 +512,7 @@ struct http_server *http_server_start(struct app *app, struct err *e)
 	int rc;
 
 	s->app = app;
+	s->routes = *routes;
 	atomic_init(&s->in_flight, 0);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -579,7 +543,7 @@ struct http_server *http_server_start(struct app *app, struct err *e)
 	        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	                MHD_ALLOW_SUSPEND_RESUME | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 	        (uint16_t)app->cfg.listen_port, NULL, NULL, on_request, s,
-	        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_IO_THREADS,
 	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
@@ -620,90 +584,4 @@ void http_server_stop(struct http_server *s)
 		close(fd);
 	ratelimit_free(s->limiter);
 	free(s);
-}
-
-/* ---- the worker's metrics listener ------------------------------------------------------- */
-
-struct http_metrics {
-	struct MHD_Daemon *daemon;
-	void (*extra)(struct metrics_text *t, void *arg);
-	void *arg;
-};
-
-static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
-{
-	struct http_metrics *m = cls;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	bool found = strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0;
-	char *body;
-
-	(void)version;
-	(void)upload_data;
-	if (*con_cls == NULL) {
-		*con_cls = m; /* answer on the second call: keep-alive (see on_request) */
-		return MHD_YES;
-	}
-	if (*upload_data_size > 0) {
-		/* A body (nobody should send one): drop it; answer on the last call, when MHD
-		 * allows queuing again. */
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	body = found ? metrics_render(m->extra, m->arg) : xstrdup("not found\n");
-	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL)
-		abort(); /* MHD could not allocate the response: out of memory */
-	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	ret = MHD_queue_response(conn, found ? 200 : 404, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-struct http_metrics *http_metrics_start(const char *host, int port,
-                                        void (*extra)(struct metrics_text *t, void *arg), void *arg,
-                                        struct err *e)
-{
-	struct http_metrics *m = xcalloc(1, sizeof(*m));
-	struct addrinfo hints = {0}, *ai = NULL;
-	char portstr[8];
-	int rc;
-
-	m->extra = extra;
-	m->arg = arg;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	rc = getaddrinfo(host, portstr, &hints, &ai);
-	if (rc != 0) {
-		err_set(e, 0, "config", "TERMINUS_METRICS_LISTEN: cannot resolve %s: %s", host,
-		        gai_strerror(rc));
-		free(m);
-		return NULL;
-	}
-	m->daemon = MHD_start_daemon(
-	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-	                (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-	        (uint16_t)port, NULL, NULL, on_metrics, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-	        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
-	        (unsigned int)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-	        (unsigned int)64, MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (m->daemon == NULL) {
-		err_set(e, 0, "listen", "cannot listen on %s:%d for metrics", host, port);
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-void http_metrics_stop(struct http_metrics *m)
-{
-	if (m == NULL)
-		return;
-	MHD_stop_daemon(m->daemon);
-	free(m);
 }

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "api.h"
 #include "app.h"
 #include "checkout.h"
 #include "config.h"
@@ -74,6 +75,9 @@ static int cmd_seed(const struct config *cfg)
 	return 0;
 }
 
+/* The server reaches the API only through these. */
+static const struct http_routes api_routes = {api_request_store, api_dispatch};
+
 static int cmd_serve(struct app *app)
 {
 	struct err e = ERR_INIT;
@@ -94,7 +98,7 @@ static int cmd_serve(struct app *app)
 	app->notifier = notifier_new(app->cfg.database_url, app->cfg.wakeup);
 	if (!flags_start(app->flags, &e) || !notifier_start(app->notifier, &e))
 		goto free_services;
-	server = http_server_start(app, &e);
+	server = http_server_start(app, &api_routes, &e);
 	if (server == NULL)
 		goto free_services;
 	log_info("listening on %s:%d (%d threads, %d database connections)", app->cfg.listen_host,
