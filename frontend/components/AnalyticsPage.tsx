@@ -1,5 +1,5 @@
 'use client';
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type ReactElement } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { money } from '@/lib/format';
 import { usePoll } from '@/lib/hooks';
@@ -7,6 +7,22 @@ import type { Analytics } from '@/lib/types';
 import { Loading, Stat, StoreNav } from '@/components/ui';
 
 const hourLabel = (iso: string) => iso.slice(11, 16);
+
+/** A card with one chart; charts measure their container, so they are drawn once mounted. */
+function ChartCard({ title, testId, mounted, children }: { title: string; testId: string; mounted: boolean; children: ReactElement }) {
+  return (
+    <div className="card">
+      <h3>{title}</h3>
+      <div className="chart" data-testid={testId}>
+        {mounted ? (
+          <ResponsiveContainer width="100%" height="100%">
+            {children}
+          </ResponsiveContainer>
+        ) : null}
+      </div>
+    </div>
+  );
+}
 
 export default function AnalyticsPage({ slug }: { slug: string }) {
   // The last 24 hours (the API's default range), read again every 2 s: the counters trail the
@@ -45,41 +61,27 @@ export default function AnalyticsPage({ slug }: { slug: string }) {
               />
             </div>
             <div className="cols" style={{ marginTop: '1rem' }}>
-              <div className="card">
-                <h3>Revenue per hour ({data.currency})</h3>
-                <div className="chart" data-testid="revenue-chart">
-                  {mounted ? (
-                    <ResponsiveContainer width="100%" height="100%">
-                      <BarChart data={series}>
-                        <CartesianGrid strokeDasharray="3 3" vertical={false} />
-                        <XAxis dataKey="label" fontSize={11} interval="preserveStartEnd" />
-                        <YAxis fontSize={11} width={48} />
-                        <Tooltip />
-                        <Bar dataKey="revenue" name="revenue" fill="#4f46e5" isAnimationActive={false} />
-                      </BarChart>
-                    </ResponsiveContainer>
-                  ) : null}
-                </div>
-              </div>
-              <div className="card">
-                <h3>Orders per hour</h3>
-                <div className="chart" data-testid="orders-chart">
-                  {mounted ? (
-                    <ResponsiveContainer width="100%" height="100%">
-                      <BarChart data={series}>
-                        <CartesianGrid strokeDasharray="3 3" vertical={false} />
-                        <XAxis dataKey="label" fontSize={11} interval="preserveStartEnd" />
-                        <YAxis fontSize={11} width={36} allowDecimals={false} />
-                        <Tooltip />
-                        <Legend />
-                        <Bar dataKey="orders_created" name="created" fill="#0ea5e9" isAnimationActive={false} />
-                        <Bar dataKey="orders_confirmed" name="confirmed" fill="#16a34a" isAnimationActive={false} />
-                        <Bar dataKey="orders_failed" name="failed" fill="#dc2626" isAnimationActive={false} />
-                      </BarChart>
-                    </ResponsiveContainer>
-                  ) : null}
-                </div>
-              </div>
+              <ChartCard title={`Revenue per hour (${data.currency})`} testId="revenue-chart" mounted={mounted}>
+                <BarChart data={series}>
+                  <CartesianGrid strokeDasharray="3 3" vertical={false} />
+                  <XAxis dataKey="label" fontSize={11} interval="preserveStartEnd" />
+                  <YAxis fontSize={11} width={48} />
+                  <Tooltip />
+                  <Bar dataKey="revenue" name="revenue" fill="#4f46e5" isAnimationActive={false} />
+                </BarChart>
+              </ChartCard>
+              <ChartCard title="Orders per hour" testId="orders-chart" mounted={mounted}>
+                <BarChart data={series}>
+                  <CartesianGrid strokeDasharray="3 3" vertical={false} />
+                  <XAxis dataKey="label" fontSize={11} interval="preserveStartEnd" />
+                  <YAxis fontSize={11} width={36} allowDecimals={false} />
+                  <Tooltip />
+                  <Legend />
+                  <Bar dataKey="orders_created" name="created" fill="#0ea5e9" isAnimationActive={false} />
+                  <Bar dataKey="orders_confirmed" name="confirmed" fill="#16a34a" isAnimationActive={false} />
+                  <Bar dataKey="orders_failed" name="failed" fill="#dc2626" isAnimationActive={false} />
+                </BarChart>
+              </ChartCard>
             </div>
             <h2>Top products</h2>
             <div className="card table-wrap">
