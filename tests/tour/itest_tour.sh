@@ -23,7 +23,9 @@ trap cleanup EXIT
 free_port() {
 	local port
 	for _ in $(seq 1 50); do
-		port=$(((RANDOM % 10000) + 40000))
+		# Below the kernel's ephemeral range (32768-60999 here), where a client socket can hold
+		# a port nothing listens on, and apart from the other suites' ports.
+		port=$(((RANDOM % 4000) + 16000))
 		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
 		(exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null && continue
 		echo "$port"
@@ -48,7 +50,11 @@ for w in ${start% make run}; do
 done
 
 api_port=$(free_port) || { echo "itest_tour: no free port" >&2; exit 1; }
-metrics_base=$(free_port) || { echo "itest_tour: no free port" >&2; exit 1; }
+# Nothing listens on api_port yet, so free_port could offer it (or the next) again.
+for _ in 1 2 3 4 5; do
+	metrics_base=$(free_port) || { echo "itest_tour: no free port" >&2; exit 1; }
+	[ "$metrics_base" -gt $((api_port + 1)) ] || [ $((metrics_base + 1)) -lt "$api_port" ] && break
+done
 state="$tmp/state"
 (cd "$root" && exec env "${env_vars[@]}" TERMINUS_UI=0 TERMINUS_STATE="$state" \
 	TERMINUS_BIN="$TERMINUS_TEST_BIN" TERMINUS_RUN_METRICS_BASE="$metrics_base" \
@@ -57,7 +63,12 @@ state="$tmp/state"
 run_pid=$!
 for _ in $(seq 1 300); do
 	grep -q 'Ctrl-C stops' "$tmp/run.log" 2>/dev/null && break
-	kill -0 "$run_pid" 2>/dev/null || { cat "$tmp/run.log" >&2; exit 1; }
+	if ! kill -0 "$run_pid" 2>/dev/null; then
+		cat "$tmp/run.log" >&2
+		echo "---- $state/api.log (tail) ----" >&2
+		tail -n 20 "$state/api.log" >&2 2>/dev/null || true
+		exit 1
+	fi
 	sleep 0.1
 done
 grep -q 'Ctrl-C stops' "$tmp/run.log" || { echo "itest_tour: the system did not start" >&2; cat "$tmp/run.log" >&2; exit 1; }
