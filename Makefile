@@ -19,7 +19,7 @@ PKGS     := libmicrohttpd jansson libpq uuid openssl
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wwrite-strings -Wvla -Wundef -Wpointer-arith -Wcast-qual -Wnull-dereference \
             -Wimplicit-fallthrough -fno-common
-CFLAGS   := -std=c17 -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen $(WARN) -g -pthread \
+CFLAGS   := -std=c17 -D_GNU_SOURCE $(WARN) -g -pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 ifeq ($(SANITIZE),1)
@@ -35,14 +35,30 @@ CFLAGS   += -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
 endif
 
-CORE_SRC := $(wildcard src/*.c)
-CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/migrations_gen.o
-LIB      := $(BUILD)/libterminus.a
-BINS     := $(BIN)/terminus-api $(BIN)/terminus-worker
+# One library per layer; each layer's sources see only the headers of the layers below it, and a
+# binary links only the libraries it may use, so a forbidden dependency fails the build:
+#   src/core/   domain, database, outbox, events, flags, idempotency, invariants (include/core/)
+#                 -> libterminus-core.a
+#   src/http/   request server, replies, metrics listener; knows no route (include/http/)
+#                 -> libterminus-http.a
+#   src/api/    routes, handlers, admission, seed; main.c     -> bin/terminus-api
+#   src/worker/ the outbox worker; main.c                     -> bin/terminus-worker
+#   src/load/   load generator, chaos runner, invariant checker -> bin/terminus-load (load.mk)
+INC_CORE   := -Iinclude/core
+INC_HTTP   := $(INC_CORE) -Iinclude/http
+CORE_SRC   := $(wildcard src/core/*.c)
+CORE_OBJ   := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/core/migrations_gen.o
+HTTP_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/http/*.c))
+API_OBJ    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/api/main.c,$(wildcard src/api/*.c)))
+WORKER_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/worker/main.c,$(wildcard src/worker/*.c)))
+CORE_LIB   := $(BUILD)/lib/libterminus-core.a
+HTTP_LIB   := $(BUILD)/lib/libterminus-http.a
+# The API's and the worker's code without their main, for the tests and fuzz targets.
+API_LIB    := $(BUILD)/lib/libterminus-api.a
+WORKER_LIB := $(BUILD)/lib/libterminus-worker.a
+BINS       := $(BIN)/terminus-api $(BIN)/terminus-worker
 .DEFAULT_GOAL := all
-# terminus-load (load generator, chaos runner, invariant checker) lives in load/ with its own
-# rules in load/load.mk, which adds to BINS.
--include load/load.mk
+-include src/load/load.mk
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
@@ -76,39 +92,62 @@ $(BUILD)/gen/migrations_gen.c: $(wildcard migrations/*.sql) scripts/embed-migrat
 	@mkdir -p $(@D)
 	scripts/embed-migrations.sh $@
 
-$(BUILD)/obj/migrations_gen.o: $(BUILD)/gen/migrations_gen.c
+$(BUILD)/obj/core/migrations_gen.o: $(BUILD)/gen/migrations_gen.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_CORE) -c $< -o $@
 
-$(BUILD)/obj/%.o: src/%.c
+$(BUILD)/obj/core/%.o: src/core/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_CORE) -c $< -o $@
 
-$(BUILD)/obj/bin/%.o: src/bin/%.c
+$(BUILD)/obj/http/%.o: src/http/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(INC_HTTP) -c $< -o $@
 
-$(LIB): $(CORE_OBJ)
+$(BUILD)/obj/api/%.o: src/api/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(INC_HTTP) -Isrc/api -c $< -o $@
+
+$(BUILD)/obj/worker/%.o: src/worker/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(INC_HTTP) -Isrc/worker -c $< -o $@
+
+$(BUILD)/lib/%.a:
+	@mkdir -p $(@D)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/obj/bin/%.o $(LIB)
+$(CORE_LIB): $(CORE_OBJ)
+$(HTTP_LIB): $(HTTP_OBJ)
+$(API_LIB): $(API_OBJ)
+$(WORKER_LIB): $(WORKER_OBJ)
+
+# Link order is the layering: a library may use only those after it.
+$(BIN)/terminus-api: $(BUILD)/obj/api/main.o $(API_LIB) $(HTTP_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BIN)/terminus-worker: $(BUILD)/obj/worker/main.o $(WORKER_LIB) $(HTTP_LIB) $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests and fuzz targets see every layer (unit tests reach the API's router and rate limiter).
+TEST_INC  := $(INC_HTTP) -Isrc/api -Isrc/worker
+TEST_LIBS := $(API_LIB) $(WORKER_LIB) $(HTTP_LIB) $(CORE_LIB)
+
 $(BUILD)/obj/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(TEST_INC) -c $< -o $@
 
 $(BUILD)/obj/tests/%.o: tests/integration/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags libcurl) -c $< -o $@
+	$(CC) $(CFLAGS) $(TEST_INC) $(shell pkg-config --cflags libcurl) -c $< -o $@
 
-$(BIN)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(LIB)
+$(BIN)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(TEST_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BIN)/tests/itest_%: $(BUILD)/obj/tests/itest_%.o $(IT_LIB) $(LIB)
+$(BIN)/tests/itest_%: $(BUILD)/obj/tests/itest_%.o $(IT_LIB) $(TEST_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libcurl) -lcmocka
 
@@ -124,9 +163,9 @@ TEST_FUZZ_SECONDS ?= 5
 
 $(BUILD)/obj/fuzz/%.o: fuzz/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(TEST_INC) -c $< -o $@
 
-$(BIN)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(LIB)
+$(BIN)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(TEST_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -163,7 +202,7 @@ ui-test: ui
 test: deps-test
 	$(MAKE) tests frontend/.next/BUILD_ID
 	scripts/check-links.sh
-	scripts/check-layers.sh $(BIN)
+	scripts/check-layers.sh $(BIN) $(BUILD)
 	cd frontend && node_modules/.bin/tsc --noEmit && node_modules/.bin/vitest run
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	tests/run.sh $(BIN)

@@ -3,8 +3,8 @@
  *
  * promtool (Debian's prometheus package) checks the scrape config, the alert rules and runs the
  * rules' unit tests (alerts_test.yml: every alert firing on its condition and quiet without it).
- * Then, for every rule the detector knows (fault_rules in src/faults.c), alerts.yml must have an
- * alert on it (rule="<name>") that links its runbook, and docs/runbooks/<name>.md must exist and
+ * Then, for every rule the detector knows (fault_rules in src/core/faults.c), alerts.yml must have
+ * an alert on it (rule="<name>") that links its runbook, and docs/runbooks/<name>.md must exist and
  * name the one-line command that induces the fault. A broken rules file must make promtool
  * fail, so that these checks can fail at all.
  *

@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "db.h"
 #include "log.h"
+#include "page.h"
 #include "stores.h"
 #include "banned.h"
 
@@ -57,16 +58,16 @@ static const struct api_route routes[] = {
 
 struct db_conn *api_db(struct request *req, struct err *e)
 {
-	if (req->db == NULL)
-		req->db = db_acquire(req->app->pool, e);
-	return req->db;
+	if (req->state->db == NULL)
+		req->state->db = db_acquire(api_app(req)->pool, e);
+	return req->state->db;
 }
 
 struct db_conn *api_begin(struct request *req, struct err *e)
 {
 	struct db_conn *c = api_db(req, e);
 
-	if (c == NULL || !db_begin(c, req->store.id, false, e))
+	if (c == NULL || !db_begin(c, req->state->store.id, false, e))
 		return NULL;
 	return c;
 }
@@ -114,12 +115,12 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 	struct err e = ERR_INIT;
 	struct db_conn *c = NULL;
 	const char *status = req_query(req, "status");
-	const bool platform = req->store.id[0] == '\0';
+	const bool platform = req->state->store.id[0] == '\0';
 	json_t *out;
 	int limit;
 	long long cursor;
 
-	if (!req_list_params(req, &limit, &cursor, &e))
+	if (!api_list_params(req, &limit, &cursor, &e))
 		goto rollback;
 	if (status != NULL && !valid(status)) {
 		err_set(&e, 400, "invalid_query", "%s", invalid_message);
@@ -132,7 +133,7 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 		    !list(c, NULL, status, cursor, limit, &out, &e))
 			goto rollback;
 	} else if ((c = api_begin(req, &e)) == NULL ||
-	           !list(c, req->store.id, status, cursor, limit, &out, &e)) {
+	           !list(c, req->state->store.id, status, cursor, limit, &out, &e)) {
 		goto rollback;
 	}
 	api_commit_reply(req, c, 200, out, &e);
@@ -166,9 +167,14 @@ void api_idem_reply(struct request *req, struct idem_answer *answer)
 	answer->body = NULL;
 }
 
+bool api_list_params(struct request *req, int *limit, long long *cursor, struct err *e)
+{
+	return page_params(req_query(req, "limit"), req_query(req, "cursor"), limit, cursor, e);
+}
+
 bool api_uuid_param(struct request *req, const char *name, char out[37])
 {
-	const char *v = router_param(&req->params, name);
+	const char *v = router_param(&req->state->params, name);
 	struct err e = ERR_INIT;
 
 	if (v != NULL && jsonv_is_uuid(v)) {
@@ -180,7 +186,7 @@ bool api_uuid_param(struct request *req, const char *name, char out[37])
 	return false;
 }
 
-/* Sets req->principal from the Authorization header; unknown credentials leave NONE. */
+/* Sets req->state->principal from the Authorization header; unknown credentials leave NONE. */
 static bool authenticate(struct request *req, struct err *e)
 {
 	const char *token = auth_bearer(req_header(req, "Authorization"));
@@ -188,35 +194,35 @@ static bool authenticate(struct request *req, struct err *e)
 	unsigned char hash[AUTH_HASH_LEN];
 	struct db_conn *c;
 
-	req->principal = PRINCIPAL_NONE;
+	req->state->principal = PRINCIPAL_NONE;
 	if (token == NULL)
 		return true;
-	if (auth_operator_matches(req->app->cfg.operator_key, token)) {
-		req->principal = PRINCIPAL_OPERATOR;
-		snprintf(req->actor, sizeof(req->actor), "operator");
+	if (auth_operator_matches(api_app(req)->cfg.operator_key, token)) {
+		req->state->principal = PRINCIPAL_OPERATOR;
+		snprintf(req->state->actor, sizeof(req->state->actor), "operator");
 		return true;
 	}
 	if (!auth_key_parse(token, key_id, hash))
 		return true;
 	if ((c = api_db(req, e)) == NULL)
 		return false;
-	if (!auth_store_key_check(c, key_id, hash, req->principal_store, e))
+	if (!auth_store_key_check(c, key_id, hash, req->state->principal_store, e))
 		return false;
-	if (req->principal_store[0] != '\0') {
-		req->principal = PRINCIPAL_STORE_ADMIN;
-		snprintf(req->actor, sizeof(req->actor), "key:%s", key_id);
+	if (req->state->principal_store[0] != '\0') {
+		req->state->principal = PRINCIPAL_STORE_ADMIN;
+		snprintf(req->state->actor, sizeof(req->state->actor), "key:%s", key_id);
 	}
 	return true;
 }
 
 static bool authorize(struct request *req, const struct api_route *route, struct err *e)
 {
-	const char *slug = router_param(&req->params, "store");
+	const char *slug = router_param(&req->state->params, "store");
 
 	if (route->access != ACCESS_PUBLIC) {
 		if (!authenticate(req, e))
 			return false;
-		if (req->principal == PRINCIPAL_NONE) {
+		if (req->state->principal == PRINCIPAL_NONE) {
 			err_set(e, 401, "unauthorized", "missing or unknown credentials");
 			return false;
 		}
@@ -225,28 +231,28 @@ static bool authorize(struct request *req, const struct api_route *route, struct
 		struct db_conn *c = api_db(req, e);
 		bool found = false;
 
-		if (c == NULL || !stores_resolve(req->app->stores, c, slug, &req->store, &found, e))
+		if (c == NULL ||
+		    !stores_resolve(api_app(req)->stores, c, slug, &req->state->store, &found, e))
 			return false;
 		if (!found) {
 			err_set(e, 404, "not_found", "no store %s", slug);
 			return false;
 		}
+		snprintf(req->store_slug, sizeof(req->store_slug), "%s", req->state->store.slug);
 	}
-	if (route->access == ACCESS_OPERATOR && req->principal != PRINCIPAL_OPERATOR) {
+	if (route->access == ACCESS_OPERATOR && req->state->principal != PRINCIPAL_OPERATOR) {
 		err_set(e, 403, "forbidden", "this route is for the platform operator");
 		return false;
 	}
-	if (route->access == ACCESS_STORE_ADMIN && req->principal == PRINCIPAL_STORE_ADMIN &&
-	    strcmp(req->principal_store, req->store.id) != 0) {
+	if (route->access == ACCESS_STORE_ADMIN && req->state->principal == PRINCIPAL_STORE_ADMIN &&
+	    strcmp(req->state->principal_store, req->state->store.id) != 0) {
 		err_set(e, 403, "forbidden", "these credentials belong to another store");
 		return false;
 	}
 	return true;
 }
 
-/* The route for req's method and path, with req->route and req->params set; NULL when no route
- * has the path (allow empty) or none has the method (allow lists those that do). */
-static const struct api_route *match(struct request *req, char allow[64])
+const struct api_route *api_match(struct request *req, char allow[64])
 {
 	struct route_params params;
 
@@ -256,23 +262,14 @@ static const struct api_route *match(struct request *req, char allow[64])
 			continue;
 		if (strcmp(routes[i].method, req->method) == 0) {
 			req->route = routes[i].pattern;
-			req->params = params;
-			req->matched = &routes[i];
+			req->state->params = params;
+			req->state->matched = &routes[i];
 			return &routes[i];
 		}
 		snprintf(allow + strlen(allow), 64 - strlen(allow), "%s%s",
 		         allow[0] != '\0' ? ", " : "", routes[i].method);
 	}
 	return NULL;
-}
-
-const char *api_request_store(struct request *req)
-{
-	char allow[64];
-
-	if (match(req, allow) == NULL)
-		return NULL;
-	return router_param(&req->params, "store");
 }
 
 void api_dispatch(struct request *req)
@@ -284,7 +281,7 @@ void api_dispatch(struct request *req)
 
 	log_ctx_set(&ctx);
 	/* Admission may have matched it already (rate limiting, on the I/O thread). */
-	route = req->matched != NULL ? req->matched : match(req, allow);
+	route = req->state->matched != NULL ? req->state->matched : api_match(req, allow);
 	if (route == NULL) {
 		if (allow[0] != '\0') {
 			err_set(&e, 405, "method_not_allowed", "%s is not allowed here; use %s",
@@ -301,13 +298,13 @@ void api_dispatch(struct request *req)
 		api_fail(req, &e);
 		goto release_conn;
 	}
-	ctx.store = req->store.slug;
+	ctx.store = req->state->store.slug;
 	log_ctx_set(&ctx);
 	route->handler(req);
 release_conn:
-	if (req->db != NULL) {
-		db_release(req->app->pool, req->db);
-		req->db = NULL;
+	if (req->state->db != NULL) {
+		db_release(api_app(req)->pool, req->state->db);
+		req->state->db = NULL;
 	}
 	log_ctx_clear();
 }

@@ -18,7 +18,7 @@
 #include "err.h"
 #include "idem.h"
 
-struct app;
+struct events_env;
 struct db_conn;
 struct store_ref;
 
@@ -49,7 +49,8 @@ void checkout_pgbench_setup(FILE *out);
 
 /* True with an answer to send (stored or replayed); false with e for answers that are not
  * stored (404, 409 in use, 422, 5xx). */
-bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_input *in,
-                      struct idem_answer *out, struct err *e) MUST_CHECK;
+bool checkout_execute(const struct events_env *env, struct db_conn *c,
+                      const struct checkout_input *in, struct idem_answer *out,
+                      struct err *e) MUST_CHECK;
 
 #endif

@@ -89,10 +89,10 @@ void api_analytics(struct request *req)
 		goto rollback;
 	}
 	if ((c = api_begin(req, &e)) == NULL ||
-	    !analytics_report(c, req->store.id, from != NULL ? from : "", to != NULL ? to : "",
-	                      &out, &e))
+	    !analytics_report(c, req->state->store.id, from != NULL ? from : "",
+	                      to != NULL ? to : "", &out, &e))
 		goto rollback;
-	json_object_set_new(out, "store", json_string(req->store.slug));
+	json_object_set_new(out, "store", json_string(req->state->store.slug));
 	api_commit_reply(req, c, 200, out, &e);
 	return;
 rollback:

@@ -110,7 +110,7 @@ static void run_group(struct handler_thread *t, struct db_conn *c, const struct 
 {
 	struct worker *w = t->w;
 	struct events_env env = {w->flags, t->owner, w->cfg.retry_base_ms, w->cfg.max_attempts,
-	                         &w->stop};
+	                         &w->stop, NULL};
 	static const char *const outcomes[] = {"done", "retry", "dead", "lease_lost"};
 	enum events_outcome outs[OUTBOX_BATCH];
 	struct err e = ERR_INIT;

@@ -20,8 +20,8 @@
 
 struct ratelimit;
 
-/* rate > 0 tokens per second, burst >= 1 tokens. NULL only when out of memory. */
-struct ratelimit *ratelimit_new(double rate, double burst) MUST_CHECK;
+/* rate > 0 tokens per second, burst >= 1 tokens. */
+struct ratelimit *ratelimit_new(double rate, double burst);
 void ratelimit_free(struct ratelimit *rl);
 
 /* Takes a token from key's bucket at now_ms (a monotonic clock). Returns 0 when the request may

@@ -10,10 +10,17 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "err.h"
-#include "http.h"
+#include "constants.h"
 
 struct db_conn;
 struct store_cache;
+
+/* A store as requests address it: resolved once from its slug (stores_resolve). */
+struct store_ref {
+	char id[37];
+	char slug[STORE_SLUG_MAX + 1];
+	char currency[4];
+};
 
 struct store_cache *store_cache_new(void);
 void store_cache_free(struct store_cache *sc);

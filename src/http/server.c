@@ -1,5 +1,5 @@
 /*
- * http_server.c — libmicrohttpd glue: the only module that builds MHD responses.
+ * server.c — the request server over libmicrohttpd: reading, admission, the handler threads.
  *
  * Threading: MHD's internal thread pool with epoll only reads requests and writes answers; each
  * request runs to completion on one of our handler threads (see Admission control below),
@@ -26,15 +26,11 @@
 #include <microhttpd.h>
 #include <uuid/uuid.h>
 
-#include "app.h"
-#include "auth.h"
 #include "clock.h"
 #include "constants.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "page.h"
-#include "ratelimit.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -64,7 +60,6 @@ struct req_ctx {
 
 struct http_server {
 	struct MHD_Daemon *daemon;
-	struct app *app;
 	atomic_int in_flight;
 
 	pthread_mutex_t lock;
@@ -75,95 +70,8 @@ struct http_server {
 	pthread_t *handlers;
 	int nhandlers;
 	int target_ms;
-	struct ratelimit *limiter; /* per store; NULL: TERMINUS_STORE_RATE_LIMIT=0 */
 	struct http_routes routes; /* the API, which this module knows only by these callbacks */
 };
-
-const char *req_header(struct request *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
-const char *req_query(struct request *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-static void set_response(struct request *req, int status, char *body, size_t len,
-                         const char *content_type)
-{
-	struct MHD_Response *r;
-
-	if (req->response != NULL) {
-		/* Answering twice is a programmer error; keep the first answer. */
-		log_error("second reply to one request ignored (status %d)", status);
-		free(body);
-		return;
-	}
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL)
-		abort(); /* MHD could not allocate the response: out of memory */
-	MHD_add_response_header(r, "Content-Type", content_type);
-	MHD_add_response_header(r, "X-Request-Id", req->request_id);
-	MHD_add_response_header(r, "X-Trace-Id", req->trace.trace_id);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
-	req->status = status;
-	req->response = r;
-}
-
-void reply_json(struct request *req, int status, json_t *body)
-{
-	char *text =
-	        xjson_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
-
-	json_decref(body);
-	set_response(req, status, text, strlen(text), "application/json");
-}
-
-void reply_content(struct request *req, int status, const char *body, size_t len,
-                   const char *content_type)
-{
-	char *copy = xmalloc(len + 1);
-
-	memcpy(copy, body, len);
-	copy[len] = '\0';
-	set_response(req, status, copy, len, content_type);
-}
-
-void reply_text(struct request *req, int status, const char *body, size_t len, bool replayed)
-{
-	reply_content(req, status, body, len, "application/json");
-	if (replayed && req->response != NULL)
-		MHD_add_response_header(req->response, "Idempotent-Replayed", "true");
-}
-
-void reply_error(struct request *req, const struct err *e)
-{
-	int status = e->status != 0 ? e->status : 500;
-	char *text;
-
-	if (status >= 500 && status != 503)
-		log_error("request failed: %s", e->message);
-	text = error_body(req->request_id, e);
-	set_response(req, status, text, strlen(text), "application/json");
-	if (e->retry_after > 0 && req->response != NULL) {
-		char ra[16];
-
-		snprintf(ra, sizeof(ra), "%d", e->retry_after);
-		MHD_add_response_header(req->response, "Retry-After", ra);
-	}
-}
-
-void reply_add_header(struct request *req, const char *name, const char *value)
-{
-	if (req->response != NULL)
-		MHD_add_response_header(req->response, name, value);
-}
-
-bool req_list_params(struct request *req, int *limit, long long *cursor, struct err *e)
-{
-	return page_params(req_query(req, "limit"), req_query(req, "cursor"), limit, cursor, e);
-}
 
 /* ---- request lifecycle -------------------------------------------------------------------- */
 
@@ -268,43 +176,6 @@ static void shed(struct request *req, int waited_ms)
 	err_release(&e);
 }
 
-/* Per-store rate limiting, before the request takes a place in the queue: a store over its
- * rate gets 429 rate_limited with Retry-After (whole seconds, rounded up) and costs the others
- * nothing. True when the request may go on. Called on MHD's thread.
- *
- * A store has two buckets: one for requests without credentials (its storefront) and one for
- * requests that carry an Authorization header (its admins), so that an anonymous flood of a
- * store's public routes — which anyone can send — cannot lock its admins out. The operator's key
- * (checked here in constant time; store keys would need the database) is never limited. */
-static bool within_rate(struct http_server *s, struct req_ctx *ctx)
-{
-	const char *slug, *authz, *token;
-	char key[RATELIMIT_KEY_MAX];
-	long long wait_ms;
-	struct err e = ERR_INIT;
-
-	if (s->limiter == NULL || (slug = s->routes.request_store(&ctx->req)) == NULL)
-		return true;
-	authz = req_header(&ctx->req, "Authorization");
-	token = authz != NULL ? auth_bearer(authz) : NULL;
-	if (token != NULL && auth_operator_matches(s->app->cfg.operator_key, token))
-		return true;
-	snprintf(key, sizeof(key), "%s%s", authz != NULL ? "admin:" : "", slug);
-	wait_ms = ratelimit_take(s->limiter, key, strlen(key), clock_ms());
-	if (wait_ms == 0)
-		return true;
-	/* For the access log line; the handler would have set it from the store's row. */
-	snprintf(ctx->req.store.slug, sizeof(ctx->req.store.slug), "%.*s", STORE_SLUG_MAX, slug);
-	err_set(&e, 429, "rate_limited",
-	        "store %s is over its request rate (%d per second); retry in %lld ms", slug,
-	        s->app->cfg.store_rate_limit, wait_ms);
-	e.retry_after = (int)((wait_ms + 999) / 1000);
-	err_detail(&e, "retry_after_ms", json_integer(wait_ms));
-	reply_error(&ctx->req, &e);
-	err_release(&e);
-	return false;
-}
-
 /* Queues a complete request for the handler threads and suspends its connection; false (with
  * the 503 already set) when the queue is full. Called on MHD's thread. */
 static bool admit(struct http_server *s, struct req_ctx *ctx)
@@ -385,7 +256,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		ctx = xcalloc(1, sizeof(*ctx));
 		clock_gettime(CLOCK_MONOTONIC, &ctx->start);
 		ctx->server = s;
-		ctx->req.app = s->app;
+		ctx->req.app = s->routes.arg;
+		if (s->routes.state_size > 0)
+			ctx->req.state = xcalloc(1, s->routes.state_size);
 		ctx->req.conn = conn;
 		ctx->req.method = method;
 		ctx->req.path = url;
@@ -437,7 +310,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	           !is_json_content_type(req_header(&ctx->req, "Content-Type"))) {
 		refuse(&ctx->req, 415, "unsupported_media_type",
 		       "request bodies must be Content-Type: application/json");
-	} else if (within_rate(s, ctx) && admit(s, ctx)) {
+	} else if ((s->routes.admit == NULL || s->routes.admit(&ctx->req)) && admit(s, ctx)) {
 		return MHD_YES; /* suspended: a handler thread answers and resumes it */
 	}
 	return queue(ctx);
@@ -474,8 +347,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 		json_object_set_new(f, "trace_id", json_string(ctx->req.trace.trace_id));
 
-		if (ctx->req.store.slug[0] != '\0')
-			json_object_set_new(f, "store", json_string(ctx->req.store.slug));
+		if (ctx->req.store_slug[0] != '\0')
+			json_object_set_new(f, "store", json_string(ctx->req.store_slug));
 		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 			json_object_set_new(f, "terminated", json_integer(toe));
 		log_fields(LOG_LEVEL_INFO, f, "request");
@@ -483,6 +356,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (ctx->req.response != NULL)
 		MHD_destroy_response(ctx->req.response);
 	free(ctx->req.body);
+	free(ctx->req.state);
 	free(ctx);
 	*con_cls = NULL;
 	atomic_fetch_sub(&s->in_flight, 1);
@@ -503,37 +377,31 @@ static void stop_handlers(struct http_server *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-struct http_server *http_server_start(struct app *app, const struct http_routes *routes,
-                                      struct err *e)
+struct http_server *http_server_start(const struct http_listen *listen,
+                                      const struct http_routes *routes, struct err *e)
 {
 	struct http_server *s = xcalloc(1, sizeof(*s));
 	struct addrinfo hints = {0}, *ai = NULL;
 	char port[8];
 	int rc;
 
-	s->app = app;
 	s->routes = *routes;
 	atomic_init(&s->in_flight, 0);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", app->cfg.listen_port);
-	rc = getaddrinfo(app->cfg.listen_host, port, &hints, &ai);
+	snprintf(port, sizeof(port), "%d", listen->port);
+	rc = getaddrinfo(listen->host, port, &hints, &ai);
 	if (rc != 0) {
-		err_set(e, 0, "config", "TERMINUS_LISTEN: cannot resolve %s: %s",
-		        app->cfg.listen_host, gai_strerror(rc));
+		err_set(e, 0, "config", "TERMINUS_LISTEN: cannot resolve %s: %s", listen->host,
+		        gai_strerror(rc));
 		free(s);
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
-	s->target_ms = app->cfg.queue_target_ms;
-	if (app->cfg.store_rate_limit > 0) {
-		s->limiter = ratelimit_new(app->cfg.store_rate_limit, app->cfg.store_burst);
-		if (s->limiter == NULL)
-			abort(); /* ratelimit_new fails only when out of memory */
-	}
-	s->nhandlers = app->cfg.http_threads;
+	s->target_ms = listen->queue_target_ms;
+	s->nhandlers = listen->threads;
 	s->handlers = xcalloc((size_t)s->nhandlers, sizeof(*s->handlers));
 	for (int i = 0; i < s->nhandlers; i++) {
 		if (pthread_create(&s->handlers[i], NULL, handler_main, s) != 0)
@@ -542,21 +410,18 @@ struct http_server *http_server_start(struct app *app, const struct http_routes 
 	s->daemon = MHD_start_daemon(
 	        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	                MHD_ALLOW_SUSPEND_RESUME | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-	        (uint16_t)app->cfg.listen_port, NULL, NULL, on_request, s,
-	        MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_IO_THREADS,
-	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONNECTION_TIMEOUT_S,
-	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-	        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
-	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)HTTP_LISTEN_BACKLOG,
-	        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	        MHD_OPTION_END);
+	        (uint16_t)listen->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+	        http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+	        (unsigned int)HTTP_IO_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned int)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	        (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned int)HTTP_CONNECTION_LIMIT, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	        (unsigned int)HTTP_LISTEN_BACKLOG, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (s->daemon == NULL) {
-		err_set(e, 0, "listen", "cannot listen on %s:%d", app->cfg.listen_host,
-		        app->cfg.listen_port);
+		err_set(e, 0, "listen", "cannot listen on %s:%d", listen->host, listen->port);
 		stop_handlers(s);
-		ratelimit_free(s->limiter);
 		free(s);
 		return NULL;
 	}
@@ -582,6 +447,5 @@ void http_server_stop(struct http_server *s)
 	MHD_stop_daemon(s->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	ratelimit_free(s->limiter);
 	free(s);
 }

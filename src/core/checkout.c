@@ -7,19 +7,18 @@
 
 #include <uuid/uuid.h>
 
-#include "app.h"
 #include "catalog.h"
 #include "checkout.h"
 #include "constants.h"
 #include "db.h"
 #include "events.h"
 #include "flags.h"
-#include "http.h"
 #include "idem.h"
 #include "log.h"
 #include "metrics.h"
 #include "notifier.h"
 #include "orders.h"
+#include "stores.h"
 #include "outbox.h"
 #include "provider.h"
 #include "xalloc.h"
@@ -106,7 +105,7 @@ static char *render_order(struct db_conn *c, const char *store_id, const char *o
 	return text;
 }
 
-static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
+static enum tx_result checkout_tx(const struct events_env *env, struct db_conn *c,
                                   const struct checkout_input *in, struct tx_state *st,
                                   struct err *e)
 {
@@ -164,7 +163,7 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 	/* Sync: the event is born leased to this process, so no worker takes it while the
 	 * request runs the handler; if this process dies, the lease lapses and a worker does. */
 	if (!outbox_insert(c, store_id, EVENT_PAYMENT_AUTHORIZED, in->order_id, st->payload,
-	                   st->async ? NULL : app->instance, in->traceparent, st->event_id, e))
+	                   st->async ? NULL : env->owner, in->traceparent, st->event_id, e))
 		goto rollback;
 	r = db_exec(c, &st_effects,
 	            DB_PARAMS(in->order_id, store_id, st->payment_id, amount, in->store->currency,
@@ -205,7 +204,7 @@ static enum tx_result checkout_tx(struct app *app, struct db_conn *c,
 			goto rollback;
 		if (!idem_complete(c, store_id, in->idempotency_key, 202, st->body, e))
 			goto rollback;
-		if (!notifier_in_tx(app->notifier, c, e))
+		if (!notifier_in_tx(env->notifier, c, e))
 			goto rollback;
 	}
 	ok = db_commit(c, e);
@@ -264,11 +263,10 @@ rollback:
 	return false;
 }
 
-static bool run_sync_handler(struct app *app, struct db_conn *c, const struct checkout_input *in,
-                             struct tx_state *st, struct idem_answer *out, struct err *e)
+static bool run_sync_handler(const struct events_env *env, struct db_conn *c,
+                             const struct checkout_input *in, struct tx_state *st,
+                             struct idem_answer *out, struct err *e)
 {
-	struct events_env env = {app->flags, app->instance, app->cfg.retry_base_ms,
-	                         app->cfg.max_attempts, NULL};
 	struct outbox_event ev;
 	struct sync_hook hook = {in, NULL};
 	enum events_outcome outcome;
@@ -282,12 +280,12 @@ static bool run_sync_handler(struct app *app, struct db_conn *c, const struct ch
 	snprintf(ev.traceparent, sizeof(ev.traceparent), "%s",
 	         in->traceparent != NULL ? in->traceparent : "");
 	ev.payload = st->payload; /* borrowed */
-	if (!events_run(&env, c, &ev, sync_hook, &hook, &outcome, e)) {
+	if (!events_run(env, c, &ev, sync_hook, &hook, &outcome, e)) {
 		free(hook.body);
 		return false;
 	}
 	if (outcome != EVENTS_DONE && outcome != EVENTS_LEASE_LOST)
-		notifier_poke(app->notifier); /* a retry, or compensation events, for a worker */
+		notifier_poke(env->notifier); /* a retry, or compensation events, for a worker */
 	if (outcome == EVENTS_DONE) {
 		out->status = 200;
 		out->body = hook.body;
@@ -312,8 +310,8 @@ static void count_checkout(const struct checkout_input *in, const struct idem_an
 	metrics_inc(M_STORE_CHECKOUTS, in->store->slug, outcome);
 }
 
-bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_input *in,
-                      struct idem_answer *out, struct err *e)
+bool checkout_execute(const struct events_env *env, struct db_conn *c,
+                      const struct checkout_input *in, struct idem_answer *out, struct err *e)
 {
 	struct tx_state st;
 	enum tx_result res = TX_ERROR;
@@ -326,11 +324,11 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 		return true; /* a replay */
 
 	/* The path is decided once per order (stable hash of the order id) and stored with it. */
-	if (!flags_on(app->flags, c, in->store->id, FLAG_CHECKOUT_ASYNC, in->order_id, &st.async,
+	if (!flags_on(env->flags, c, in->store->id, FLAG_CHECKOUT_ASYNC, in->order_id, &st.async,
 	              e))
 		goto release_key;
 	for (int attempt = 0; attempt <= DB_TX_RETRIES; attempt++) {
-		res = checkout_tx(app, c, in, &st, e);
+		res = checkout_tx(env, c, in, &st, e);
 		if (res != TX_ERROR || !db_is_retryable(e) || !db_conn_ok(c))
 			break;
 		log_info("checkout transaction retried after %s", e->sqlstate);
@@ -366,7 +364,7 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 		break;
 	case TX_COMMITTED:
 		if (st.async) {
-			notifier_poke(app->notifier);
+			notifier_poke(env->notifier);
 			out->status = st.status;
 			out->body = st.body;
 			st.body = NULL;
@@ -375,7 +373,7 @@ bool checkout_execute(struct app *app, struct db_conn *c, const struct checkout_
 			/* Effects are committed: from here the key must not be released, or a retry
 			 * would check out again. On failure it stays in flight until its lease
 			 * lapses; the retry then resumes (TX_RESUME). */
-			ok = run_sync_handler(app, c, in, &st, out, e);
+			ok = run_sync_handler(env, c, in, &st, out, e);
 		}
 		break;
 	}
@@ -427,7 +425,7 @@ void checkout_pgbench_script(FILE *out)
 	snprintf(outbox_lease, sizeof(outbox_lease), "%d", OUTBOX_LEASE_S);
 	fprintf(out,
 	        "-- One asynchronous checkout as terminus-api sends it (terminus-api "
-	        "pgbench-script; see include/checkout.h).\n"
+	        "pgbench-script; see include/core/checkout.h).\n"
 	        "SELECT order_id, store_id, payment_id, event_id, idem_key, payload "
 	        "FROM pgbench_checkout WHERE n = (SELECT nextval('pgbench_checkout_seq')) \\gset\n");
 	/* 1. The idempotency claim commits on its own (idem_start, one implicit transaction). */

@@ -17,7 +17,7 @@
 #include "err.h"
 #include "idem.h"
 
-struct app;
+struct events_env;
 struct db_conn;
 struct store_ref;
 
@@ -32,7 +32,7 @@ struct cancel_input {
 	const char *traceparent;
 };
 
-bool cancel_execute(struct app *app, struct db_conn *c, const struct cancel_input *in,
+bool cancel_execute(const struct events_env *env, struct db_conn *c, const struct cancel_input *in,
                     struct idem_answer *out, struct err *e) MUST_CHECK;
 
 #endif

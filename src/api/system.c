@@ -27,7 +27,7 @@ static void api_gauges(struct metrics_text *t, void *arg)
 	struct db_conn *c;
 	int in_use = 0, size = 0;
 
-	db_pool_stats(req->app->pool, &in_use, &size);
+	db_pool_stats(api_app(req)->pool, &in_use, &size);
 	metrics_gauge(t, "terminus_db_pool_connections",
 	              "Database connections of the request pool, by state", "state", "in_use",
 	              in_use);
@@ -108,7 +108,7 @@ void api_stores_list(struct request *req)
 	int limit;
 	long long cursor;
 
-	if (!req_list_params(req, &limit, &cursor, &e) || (c = api_db(req, &e)) == NULL ||
+	if (!api_list_params(req, &limit, &cursor, &e) || (c = api_db(req, &e)) == NULL ||
 	    !stores_list(c, cursor, limit, &out, &e)) {
 		api_fail(req, &e);
 		return;

@@ -12,7 +12,7 @@
 
 #include "catalog.h"
 #include "db.h"
-#include "http.h"
+#include "stores.h"
 #include "page.h"
 #include "banned.h"
 

@@ -39,6 +39,7 @@ struct events_env {
 	int max_attempts;
 	const atomic_bool
 	        *stop; /* set when the process stops (cuts chaos stalls short); may be NULL */
+	struct notifier *notifier; /* wakes workers after events commit; may be NULL */
 };
 
 enum events_outcome {

@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
 #include "cancel.h"
 #include "catalog.h"
+#include "constants.h"
 #include "db.h"
 #include "events.h"
-#include "http.h"
 #include "notifier.h"
 #include "orders.h"
+#include "stores.h"
 #include "payments.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -112,7 +112,7 @@ rollback:
 	return CANCEL_ERROR;
 }
 
-bool cancel_execute(struct app *app, struct db_conn *c, const struct cancel_input *in,
+bool cancel_execute(const struct events_env *env, struct db_conn *c, const struct cancel_input *in,
                     struct idem_answer *out, struct err *e)
 {
 	bool owned = false, queued = false;
@@ -133,7 +133,7 @@ bool cancel_execute(struct app *app, struct db_conn *c, const struct cancel_inpu
 	switch (res) {
 	case CANCEL_DONE:
 		if (queued)
-			notifier_poke(app->notifier);
+			notifier_poke(env->notifier);
 		break;
 	case CANCEL_REFUSED:
 		/* Nothing changed; the refusal is a decided outcome and is stored. */

@@ -1,11 +1,12 @@
 /*
  * http.h — the request as handlers see it, and the only way to answer one.
  *
- * The server (http_server.c) accumulates the body (64 KiB cap), checks the content type and the
- * framing, assigns the request id, and calls the dispatch it was given (http_routes) once the
- * whole request is in. A
- * handler answers exactly once through reply_*(); the server queues the response, adds
- * X-Request-Id, and writes the one access-log line.
+ * This layer knows HTTP, not routes. The server (server.c) accumulates the body (64 KiB cap),
+ * checks the content type and the framing, assigns the request id, asks the routes it was given
+ * (http_routes) whether to admit the request, queues it for a handler thread and calls their
+ * dispatch once the whole request is in. A handler answers exactly once through reply_*()
+ * (reply.c); the server queues the response, adds X-Request-Id, and writes the one access-log
+ * line.
  */
 #ifndef TERMINUS_HTTP_H
 #define TERMINUS_HTTP_H
@@ -17,43 +18,29 @@
 
 #include "constants.h"
 #include "err.h"
-#include "router.h"
 #include "trace.h"
 
-struct api_route;
-struct app;
-struct db_conn;
 struct MHD_Connection;
 struct MHD_Response;
-
-enum principal { PRINCIPAL_NONE, PRINCIPAL_OPERATOR, PRINCIPAL_STORE_ADMIN };
-
-struct store_ref {
-	char id[37];
-	char slug[STORE_SLUG_MAX + 1];
-	char currency[4];
-};
+struct request_state;
 
 struct request {
-	struct app *app;
+	void *app; /* what the routes were given (http_routes.arg) */
 	struct MHD_Connection *conn;
 	const char *method;
 	const char *path;
 	char request_id[REQUEST_ID_MAX + 1];
 	struct trace trace; /* the caller's trace continued, or a new one (trace.h) */
-	const char *route;  /* the matched pattern, for logs and metrics; NULL if none */
-	const struct api_route *matched; /* its row in api.c's table, once matched */
-	struct route_params params;
 
 	char *body; /* NUL-terminated copy of the body (may contain NULs before len) */
 	size_t body_len;
 
-	struct db_conn *db; /* acquired on first use (api_db), released after the handler */
-
-	enum principal principal;
-	char principal_store[37]; /* the store a store admin key belongs to */
-	char actor[64];           /* "operator" or "key:<key id>" for audit trails */
-	struct store_ref store;   /* resolved {store} of the path, when the route has one */
+	/* The routes' own state for this request: http_routes.state_size bytes, zeroed by the
+	 * server before admit and freed after the answer is sent. Opaque to this layer. */
+	struct request_state *state;
+	/* Set by the routes, for the access-log line and the request metrics. */
+	const char *route;                   /* the matched pattern; NULL if none */
+	char store_slug[STORE_SLUG_MAX + 1]; /* the store addressed, when known */
 
 	/* The answer (owned by the server once set). */
 	int status;
@@ -76,22 +63,31 @@ void reply_content(struct request *req, int status, const char *body, size_t len
                    const char *content_type);
 /* Adds a header to the answer already set. */
 void reply_add_header(struct request *req, const char *name, const char *value);
-/* Parses ?limit= and ?cursor= (a positive integer as text). */
-bool req_list_params(struct request *req, int *limit, long long *cursor, struct err *e) MUST_CHECK;
-
-/* What the server calls to answer requests: the API (api.c), given by terminus-api's main, so
- * that this layer links without the routes and the worker without either. */
+/* What the server calls to answer requests: terminus-api's routes, given by its main, so that
+ * this layer links without them and the worker (which uses only the metrics listener) without
+ * either. */
 struct http_routes {
-	/* The {store} a request is addressed to, or NULL; on MHD's thread, before queuing. */
-	const char *(*request_store)(struct request *req);
+	void *arg;         /* becomes every request's req->app */
+	size_t state_size; /* bytes of req->state per request (0: none) */
+	/* Before the request joins the queue, on MHD's thread: true to go on; false with the answer
+	 * already set (reply_*), e.g. a 429. May be NULL. */
+	bool (*admit)(struct request *req);
 	/* Routes, authorizes and runs the request to its answer, on a handler thread. */
 	void (*dispatch)(struct request *req);
 };
 
-/* Server lifecycle (http_server.c). */
+/* Where and how the request server listens. */
+struct http_listen {
+	const char *host;
+	int port;
+	int threads;         /* handler threads; the queue holds HTTP_QUEUE_MAX_PER_THREAD each */
+	int queue_target_ms; /* a request that waited longer is answered 503 (CoDel-like) */
+};
+
+/* Server lifecycle (server.c). */
 struct http_server;
-struct http_server *http_server_start(struct app *app, const struct http_routes *routes,
-                                      struct err *e);
+struct http_server *http_server_start(const struct http_listen *listen,
+                                      const struct http_routes *routes, struct err *e);
 /* Stops accepting, waits for in-flight requests up to HTTP_SHUTDOWN_GRACE_MS, stops. */
 void http_server_stop(struct http_server *s);
 
@@ -103,7 +99,7 @@ struct http_metrics *http_metrics_start(const char *host, int port,
                                         void (*extra)(struct metrics_text *t, void *arg), void *arg,
                                         struct err *e);
 void http_metrics_stop(struct http_metrics *m);
-/* libmicrohttpd's messages, as warnings in our log (both listeners; http_metrics.c). */
+/* libmicrohttpd's messages, as warnings in our log (both listeners; metrics_listener.c). */
 void http_mhd_log(void *cls, const char *fmt, va_list ap);
 
 #endif

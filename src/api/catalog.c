@@ -15,8 +15,8 @@ void api_products_list(struct request *req)
 	int limit;
 	long long cursor;
 
-	if (!req_list_params(req, &limit, &cursor, &e) || (c = api_begin(req, &e)) == NULL ||
-	    !catalog_list(c, &req->store, cursor, limit, &out, &e)) {
+	if (!api_list_params(req, &limit, &cursor, &e) || (c = api_begin(req, &e)) == NULL ||
+	    !catalog_list(c, &req->state->store, cursor, limit, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}
@@ -32,7 +32,7 @@ void api_products_get(struct request *req)
 
 	if (!api_uuid_param(req, "id", id))
 		return;
-	if ((c = api_begin(req, &e)) == NULL || !catalog_get(c, &req->store, id, &out, &e)) {
+	if ((c = api_begin(req, &e)) == NULL || !catalog_get(c, &req->state->store, id, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}
@@ -68,7 +68,8 @@ void api_products_create(struct request *req)
 	in.description = jsonv_str(body, "description");
 	in.price_cents = jsonv_int(body, "price_cents", 0);
 	in.inventory = jsonv_int(body, "inventory", 0);
-	if ((c = api_begin(req, &e)) == NULL || !catalog_create(c, &req->store, &in, &out, &e))
+	if ((c = api_begin(req, &e)) == NULL ||
+	    !catalog_create(c, &req->state->store, &in, &out, &e))
 		api_rollback_fail(req, c, &e);
 	else
 		api_commit_reply(req, c, 201, out, &e);
@@ -97,7 +98,7 @@ void api_inventory_adjust(struct request *req)
 		err_field(&e, "invalid_value", "delta", "delta must not be zero");
 		api_fail(req, &e);
 	} else if ((c = api_begin(req, &e)) == NULL ||
-	           !catalog_adjust(c, &req->store, id, jsonv_int(body, "delta", 0),
+	           !catalog_adjust(c, &req->state->store, id, jsonv_int(body, "delta", 0),
 	                           jsonv_str(body, "reason"), &out, &e)) {
 		api_rollback_fail(req, c, &e);
 	} else {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ratelimit.h"
+#include "xalloc.h"
 #include "banned.h"
 
 #define SLOTS 4096 /* power of two */
@@ -32,10 +33,8 @@ struct ratelimit {
 
 struct ratelimit *ratelimit_new(double rate, double burst)
 {
-	struct ratelimit *rl = calloc(1, sizeof(*rl));
+	struct ratelimit *rl = xcalloc(1, sizeof(*rl));
 
-	if (rl == NULL)
-		return NULL;
 	pthread_mutex_init(&rl->lock, NULL);
 	rl->rate_per_ms = rate / 1000.0;
 	rl->burst = burst;

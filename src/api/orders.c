@@ -73,7 +73,7 @@ void api_orders_create(struct request *req)
 	if (!parse_lines(items, lines, &e)) {
 		api_fail(req, &e);
 	} else if ((c = api_begin(req, &e)) == NULL ||
-	           !orders_create(c, &req->store, lines, (int)json_array_size(items),
+	           !orders_create(c, &req->state->store, lines, (int)json_array_size(items),
 	                          jsonv_str(body, "customer_email"), req->trace.traceparent, &out,
 	                          &e)) {
 		api_rollback_fail(req, c, &e);
@@ -92,7 +92,8 @@ void api_orders_get(struct request *req)
 
 	if (!api_uuid_param(req, "id", id))
 		return;
-	if ((c = api_begin(req, &e)) == NULL || !orders_get(c, req->store.id, id, &out, &e)) {
+	if ((c = api_begin(req, &e)) == NULL ||
+	    !orders_get(c, req->state->store.id, id, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}
@@ -137,14 +138,15 @@ void api_orders_checkout(struct request *req)
 		return;
 	}
 	idem_fingerprint(req->method, req->path, body, fingerprint);
-	in.store = &req->store;
+	in.store = &req->state->store;
 	in.order_id = id;
 	in.idempotency_key = key;
 	in.fingerprint = fingerprint;
 	in.payment_token = jsonv_str(body, "payment_token");
 	in.request_id = req->request_id;
 	in.traceparent = req->trace.traceparent;
-	if ((c = api_db(req, &e)) == NULL || !checkout_execute(req->app, c, &in, &answer, &e))
+	if ((c = api_db(req, &e)) == NULL ||
+	    !checkout_execute(&api_app(req)->events, c, &in, &answer, &e))
 		api_fail(req, &e);
 	else
 		api_idem_reply(req, &answer);
@@ -176,15 +178,16 @@ void api_orders_cancel(struct request *req)
 	if (body == NULL)
 		body = json_object(); /* no body and {} are the same request */
 	idem_fingerprint(req->method, req->path, body, fingerprint);
-	in.store = &req->store;
+	in.store = &req->state->store;
 	in.order_id = id;
 	in.idempotency_key = key;
 	in.fingerprint = fingerprint;
 	in.request_id = req->request_id;
-	in.actor = req->actor;
+	in.actor = req->state->actor;
 	in.reason = body != NULL ? jsonv_str(body, "reason") : NULL;
 	in.traceparent = req->trace.traceparent;
-	if ((c = api_db(req, &e)) == NULL || !cancel_execute(req->app, c, &in, &answer, &e))
+	if ((c = api_db(req, &e)) == NULL ||
+	    !cancel_execute(&api_app(req)->events, c, &in, &answer, &e))
 		api_fail(req, &e);
 	else
 		api_idem_reply(req, &answer);

@@ -13,7 +13,7 @@
 
 #include "constants.h"
 #include "db.h"
-#include "http.h"
+#include "stores.h"
 #include "log.h"
 #include "orders.h"
 #include "page.h"

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "notifier.h"
+#include "ratelimit.h"
 #include "seed.h"
 #include "stores.h"
 #include "banned.h"
@@ -75,9 +76,6 @@ static int cmd_seed(const struct config *cfg)
 	return 0;
 }
 
-/* The server reaches the API only through these. */
-static const struct http_routes api_routes = {api_request_store, api_dispatch};
-
 static int cmd_serve(struct app *app)
 {
 	struct err e = ERR_INIT;
@@ -98,7 +96,20 @@ static int cmd_serve(struct app *app)
 	app->notifier = notifier_new(app->cfg.database_url, app->cfg.wakeup);
 	if (!flags_start(app->flags, &e) || !notifier_start(app->notifier, &e))
 		goto free_services;
-	server = http_server_start(app, &api_routes, &e);
+	app->events = (struct events_env){
+	        app->flags, app->instance, app->cfg.retry_base_ms, app->cfg.max_attempts,
+	        NULL,       app->notifier};
+	if (app->cfg.store_rate_limit > 0)
+		app->limiter = ratelimit_new(app->cfg.store_rate_limit, app->cfg.store_burst);
+	{
+		/* The server reaches the API only through these. */
+		const struct http_listen listen = {app->cfg.listen_host, app->cfg.listen_port,
+		                                   app->cfg.http_threads, app->cfg.queue_target_ms};
+		const struct http_routes routes = {app, sizeof(struct request_state), api_admit,
+		                                   api_dispatch};
+
+		server = http_server_start(&listen, &routes, &e);
+	}
 	if (server == NULL)
 		goto free_services;
 	log_info("listening on %s:%d (%d threads, %d database connections)", app->cfg.listen_host,
@@ -108,6 +119,7 @@ static int cmd_serve(struct app *app)
 	sigwait(&stop, &sig);
 	log_info("received %s; draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_server_stop(server);
+	ratelimit_free(app->limiter);
 	notifier_free(app->notifier);
 	flags_free(app->flags);
 	db_pool_free(app->pool);
@@ -117,6 +129,7 @@ static int cmd_serve(struct app *app)
 free_services:
 	fprintf(stderr, "terminus-api: %s\n", e.message);
 	err_release(&e);
+	ratelimit_free(app->limiter);
 	notifier_free(app->notifier);
 	flags_free(app->flags);
 	db_pool_free(app->pool);

@@ -7,11 +7,14 @@
 #define TERMINUS_APP_H
 
 #include "config.h"
+#include "events.h"
+#include "http.h"
 
 struct db_pool;
 struct flags;
 struct store_cache;
 struct notifier;
+struct ratelimit;
 
 struct app {
 	struct config cfg;
@@ -20,6 +23,14 @@ struct app {
 	struct store_cache *stores;
 	struct notifier *notifier; /* wakes workers after events commit */
 	char instance[64];         /* "api-<host>-<pid>": who holds a lease */
+	struct events_env events; /* what checkout and cancel run with (flags, notifier, retries) */
+	struct ratelimit *limiter; /* per store; NULL: TERMINUS_STORE_RATE_LIMIT=0 */
 };
+
+/* The process's app, which every request carries (http_routes.arg). */
+static inline struct app *api_app(const struct request *req)
+{
+	return req->app;
+}
 
 #endif

@@ -43,7 +43,7 @@ static bool read_outbox(struct request *req, struct db_conn *c, json_t **out, st
 
 static bool read_workers(struct request *req, struct db_conn *c, json_t **out, struct err *e)
 {
-	return outbox_workers(c, req->app->cfg.fault_heartbeat_s, out, e);
+	return outbox_workers(c, api_app(req)->cfg.fault_heartbeat_s, out, e);
 }
 
 void api_ops_outbox(struct request *req)
@@ -88,6 +88,6 @@ void api_ops_retry_dead(struct request *req)
 		api_fail(req, &e);
 		return;
 	}
-	notifier_poke(req->app->notifier);
+	notifier_poke(api_app(req)->notifier);
 	reply_json(req, 200, out);
 }

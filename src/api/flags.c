@@ -13,7 +13,8 @@ void api_flags_list(struct request *req)
 	struct db_conn *c;
 	json_t *list;
 
-	if ((c = api_begin(req, &e)) == NULL || !flags_list_json(c, req->store.id, &list, &e)) {
+	if ((c = api_begin(req, &e)) == NULL ||
+	    !flags_list_json(c, req->state->store.id, &list, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}
@@ -22,7 +23,7 @@ void api_flags_list(struct request *req)
 
 static bool flag_param(struct request *req, enum flag_id *id)
 {
-	const char *key = router_param(&req->params, "key");
+	const char *key = router_param(&req->state->params, "key");
 	struct err e = ERR_INIT;
 
 	if (key != NULL && flags_lookup_key(key, id))
@@ -50,15 +51,15 @@ void api_flags_put(struct request *req)
 	if (body == NULL)
 		return;
 	if ((c = api_begin(req, &e)) == NULL ||
-	    !flags_set(c, req->store.id, id, jsonv_bool(body, "enabled", false),
-	               (int)jsonv_int(body, "rollout_percent", 100), req->actor, &out, &e)) {
+	    !flags_set(c, req->state->store.id, id, jsonv_bool(body, "enabled", false),
+	               (int)jsonv_int(body, "rollout_percent", 100), req->state->actor, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 	} else if (!db_commit(c, &e)) {
 		json_decref(out);
 		api_fail(req, &e);
 	} else {
 		/* This process sees its own change at once; the others within FLAG_POLL_MS. */
-		flags_invalidate(req->app->flags);
+		flags_invalidate(api_app(req)->flags);
 		reply_json(req, 200, out);
 	}
 	json_decref(body);
@@ -75,8 +76,8 @@ void api_flags_history(struct request *req)
 
 	if (!flag_param(req, &id))
 		return;
-	if (!req_list_params(req, &limit, &cursor, &e) || (c = api_begin(req, &e)) == NULL ||
-	    !flags_history_json(c, req->store.id, id, cursor, limit, &out, &e)) {
+	if (!api_list_params(req, &limit, &cursor, &e) || (c = api_begin(req, &e)) == NULL ||
+	    !flags_history_json(c, req->state->store.id, id, cursor, limit, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}

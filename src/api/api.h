@@ -11,14 +11,36 @@
 #include "http.h"
 #include "idem.h"
 #include "jsonv.h"
+#include "router.h"
+#include "stores.h"
 
+struct api_route;
 struct db_conn;
 
-/* The router and auth in front of the handlers, given to the server as its http_routes. */
+enum principal { PRINCIPAL_NONE, PRINCIPAL_OPERATOR, PRINCIPAL_STORE_ADMIN };
+
+/* What the API keeps per request (the server allocates it zeroed as req->state). */
+struct request_state {
+	const struct api_route *matched; /* its row in the route table, once matched */
+	struct route_params params;
+	struct db_conn *db; /* acquired on first use (api_db), released after the handler */
+	enum principal principal;
+	char principal_store[37]; /* the store a store admin key belongs to */
+	char actor[64];           /* "operator" or "key:<key id>" for audit trails */
+	struct store_ref store;   /* resolved {store} of the path, when the route has one */
+};
+
+/* routes.c: the router and auth in front of the handlers, given to the server as its
+ * http_routes. api_match finds req's route (sets req->route and req->state->params); NULL when
+ * no route has the path (allow empty) or none has the method (allow lists those that do). */
+const struct api_route *api_match(struct request *req, char allow[64]);
 void api_dispatch(struct request *req);
-/* The {store} a request is addressed to (borrowed from req->params), or NULL when its route has
- * none or it has no route; sets req->route. For admission, before the request is queued. */
-const char *api_request_store(struct request *req);
+
+/* admission.c: the per-store rate limit, before the request is queued (http_routes.admit). */
+bool api_admit(struct request *req);
+
+/* Parses ?limit= and ?cursor= (a positive integer as text). */
+bool api_list_params(struct request *req, int *limit, long long *cursor, struct err *e) MUST_CHECK;
 
 /* The request's database connection, acquired on first use and released by the dispatcher.
  * NULL with e set (503) when none can be had. */
