@@ -1,12 +1,14 @@
 /*
  * fuzz_headers — the request headers and query values the API parses itself: traceparent,
- * Idempotency-Key, and ?limit= / ?cursor=. The input is split at NUL bytes into those fields.
+ * Idempotency-Key, ?limit= / ?cursor=, and the analytics' ?from= / ?to= instants. The input is
+ * split at NUL bytes into those fields, in that order.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analytics.h"
 #include "err.h"
 #include "idem.h"
 #include "page.h"
@@ -17,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *buf = malloc(size + 1);
-	const char *field[4] = {NULL, NULL, NULL, NULL};
+	const char *field[5] = {NULL, NULL, NULL, NULL, NULL};
 	size_t n = 0, start = 0;
 	struct trace t;
 	char id[TRACE_ID_LEN + 1];
@@ -29,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	buf[size] = '\0';
-	for (size_t i = 0; i <= size && n < 4; i++) {
+	for (size_t i = 0; i <= size && n < 5; i++) {
 		if (buf[i] == '\0') {
 			field[n++] = buf + start;
 			start = i + 1;
@@ -46,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A missing limit or cursor is NULL, as when the query has none. */
 	if (!page_params(field[2], field[3], &limit, &cursor, &e))
 		err_release(&e);
+	if (field[4] != NULL)
+		(void)analytics_instant_valid(field[4]);
 	free(buf);
 	return 0;
 }

@@ -33,4 +33,10 @@ struct db_stmt *analytics_fold_stmt(void);
 bool analytics_report(struct db_conn *c, const char *store_id, const char *from, const char *to,
                       json_t **out, struct err *e) MUST_CHECK;
 
+/* True for an RFC 3339 date-time such as 2026-11-25T10:00:00Z, with an optional fraction (up to
+ * nine digits) and a Z or ±hh:mm offset: what ?from= and ?to= accept. Narrower than the RFC
+ * where PostgreSQL is: offsets up to ±15:59, years 1900–9998 (so that a range rounded out to
+ * whole hours stays a four-digit year). Pure; fuzzed (fuzz_headers). */
+bool analytics_instant_valid(const char *s);
+
 #endif

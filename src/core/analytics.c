@@ -167,3 +167,50 @@ bool analytics_report(struct db_conn *c, const char *store_id, const char *from,
 	*out = doc;
 	return true;
 }
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* The shape is checked here, the instant itself by PostgreSQL (analytics_report casts it). */
+bool analytics_instant_valid(const char *s)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int year, month, day;
+	size_t n = strlen(s), i = 19;
+
+	if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+	    s[13] != ':' || s[16] != ':')
+		return false;
+	year = digits(s, 4);
+	month = digits(s + 5, 2);
+	day = digits(s + 8, 2);
+	if (year < 1900 || year > 9998 || month < 1 || month > 12 || day < 1 ||
+	    day > mdays[month - 1] || digits(s + 11, 2) < 0 || digits(s + 11, 2) > 23 ||
+	    digits(s + 14, 2) < 0 || digits(s + 14, 2) > 59 || digits(s + 17, 2) < 0 ||
+	    digits(s + 17, 2) > 60)
+		return false;
+	if (month == 2 && day == 29 && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+		return false;
+	if (s[i] == '.') {
+		size_t start = ++i;
+
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == start || i - start > 9)
+			return false;
+	}
+	if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z'))
+		return true;
+	return i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
+	       digits(s + i + 1, 2) >= 0 && digits(s + i + 1, 2) <= 15 &&
+	       digits(s + i + 4, 2) >= 0 && digits(s + i + 4, 2) <= 59;
+}
