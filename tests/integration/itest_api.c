@@ -29,13 +29,6 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	h_db_close();
-	return 0;
-}
-
 /* True when the Allow header lists method. */
 static bool allows(const struct resp *r, const char *method)
 {
@@ -1594,10 +1587,6 @@ int main(void)
 	        cmocka_unit_test(test_flags),
 	        cmocka_unit_test(test_unknown_store),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_api", tests, group_setup, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_api", tests, group_setup, NULL);
 }

@@ -30,13 +30,6 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	h_db_close();
-	return 0;
-}
-
 /* Everything a checkout could have changed, as the database sees it. */
 struct effects {
 	long long payments;
@@ -621,11 +614,6 @@ int main(void)
 	        cmocka_unit_test(test_canonical_body_whitespace),
 	        cmocka_unit_test(test_canonical_body_escapes),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_idempotency", tests, group_setup,
-	                                     group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_idempotency", tests, group_setup, NULL);
 }
