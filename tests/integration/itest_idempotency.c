@@ -16,8 +16,6 @@
 #include "fixtures.h"
 #include "banned.h"
 
-#define ZERO_UUID "00000000-0000-4000-8000-000000000000"
-
 static struct h_store sync_store;  /* checkout.async_enabled off */
 static struct h_store async_store; /* default: on */
 
@@ -364,7 +362,7 @@ static void test_rejections_are_not_stored(void **state)
 	/* 404: an unknown order, then the real one. */
 	h_must_create_order(&sync_store, pid, 1, oid);
 	h_unique_key(key, sizeof(key), "rej404");
-	h_checkout(&r, &sync_store, ZERO_UUID, key, "tok_ok");
+	h_checkout(&r, &sync_store, H_ZERO_UUID, key, "tok_ok");
 	H_ERROR(&r, 404, "not_found");
 	h_checkout(&r, &sync_store, oid, key, "tok_ok");
 	H_STATUS(&r, 200);
