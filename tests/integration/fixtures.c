@@ -420,6 +420,54 @@ static bool answers_200(const char *base, const char *path)
 	return ok;
 }
 
+/* The APIs h_api_start_on started and h_proc_stop has not stopped yet, so that the suite's end
+ * (h_api_stop_all) stops those a failed test left running. Copies, not pointers: the test's own
+ * struct h_proc may be gone by then. */
+#define MAX_APIS 16
+
+static struct h_proc live_apis[MAX_APIS];
+
+static bool api_add(const struct h_proc *p)
+{
+	for (int i = 0; i < MAX_APIS; i++) {
+		if (live_apis[i].pid <= 0) {
+			live_apis[i] = *p;
+			return true;
+		}
+	}
+	print_error("fixtures: more than %d live terminus-api processes\n", MAX_APIS);
+	return false;
+}
+
+static void api_remove(pid_t pid)
+{
+	for (int i = 0; i < MAX_APIS; i++) {
+		if (live_apis[i].pid == pid)
+			live_apis[i].pid = 0;
+	}
+}
+
+bool h_api_stop_all(void)
+{
+	bool ok = true;
+
+	for (int i = 0; i < MAX_APIS; i++) {
+		struct h_proc p = live_apis[i];
+		int st;
+
+		if (p.pid <= 0)
+			continue;
+		st = h_proc_stop(&p, 15);
+		if (st != 0) {
+			print_error("a terminus-api this suite started did not exit 0 on SIGTERM "
+			            "(status %d, log %s)\n",
+			            st, p.log);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 bool h_api_start_on(struct h_proc *p, const char *tag, const char *db, const char *wait_path)
 {
 	char exe[512];
@@ -449,9 +497,14 @@ bool h_api_start_on(struct h_proc *p, const char *tag, const char *db, const cha
 		free_env(env);
 		if (p->pid < 0)
 			return false;
+		if (!api_add(p)) {
+			h_proc_stop(p, 5);
+			return false;
+		}
 		deadline = h_now() + 30;
 		while (h_now() < deadline) {
 			if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+				api_remove(p->pid);
 				p->pid = -1; /* died: most likely the port was taken; try another */
 				break;
 			}
@@ -539,6 +592,9 @@ int h_proc_stop(struct h_proc *p, double timeout_s)
 
 	if (p->pid <= 0)
 		return -1;
+	/* Whatever happens next, the process is reaped (or not ours): h_api_stop_all must not
+	 * signal its pid again, which the kernel may give to another process. */
+	api_remove(p->pid);
 	kill(p->pid, SIGTERM);
 	for (;;) {
 		pid_t w = waitpid(p->pid, &status, WNOHANG);

@@ -17,6 +17,8 @@
 #include "harness.h"
 
 #define H_ID_LEN 40 /* a UUID and its NUL, with room to spare */
+/* A well-formed UUID no row has: for the 404 of an unknown id. */
+#define H_ZERO_UUID "00000000-0000-4000-8000-000000000000"
 
 /* A store created for a test: its slug, id and the admin key shown once at creation. */
 struct h_store {
@@ -98,6 +100,9 @@ int h_wait_exit(pid_t pid);
 /* SIGTERM, then waits up to timeout_s; returns the exit status, or -1 if it had to be killed or
  * died of a signal. */
 int h_proc_stop(struct h_proc *p, double timeout_s);
+/* Stops (h_proc_stop, 15 s) every API h_api_start* started that is still running; false, with
+ * each one's log named, when one did not exit 0. The suite's end (h_suite_teardown) calls it. */
+bool h_api_stop_all(void);
 
 /* Runs scripts/pg.sh stop|start on the shared cluster; true on exit status 0. */
 bool h_pg(const char *action);

@@ -1,5 +1,5 @@
 /*
- * harness.c — HTTP, JSON and assertion helpers shared by the integration suites.
+ * harness.c — the suites' start and end, and the HTTP, JSON and assertion helpers they share.
  *
  * Every request gets its own curl easy handle and therefore its own connection: slower than a
  * pool, but any thread may call in without coordination, and no test depends on keep-alive
@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include <curl/curl.h>
 
 #include "harness.h"
+#include "fixtures.h"
+#include "procs.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -113,6 +116,15 @@ void h_init(void)
 	}
 	api_port = (int)port;
 
+	/* tests/run.sh starts suites in the repository root; be sure of it, since suites name
+	 * repository files by relative paths. */
+	if (chdir(h_env.root) != 0) {
+		fprintf(stderr, "cannot change to %s: %s\n", h_env.root, strerror(errno));
+		exit(2);
+	}
+	/* Tests kill servers the suite is talking to: a write to such a socket must be an error the
+	 * test reports, not a signal that ends the whole suite. */
+	signal(SIGPIPE, SIG_IGN);
 	json_object_seed(0);
 	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
 		fprintf(stderr, "curl_global_init failed\n");
@@ -123,6 +135,65 @@ void h_init(void)
 void h_cleanup(void)
 {
 	curl_global_cleanup();
+}
+
+/* ---- suites ---------------------------------------------------------------------------------- */
+
+/* This is the one place the harness reaches into fixtures.c and procs.c: the end of a suite
+ * stops whatever they started. Every suite links all three. */
+int h_suite_teardown(void **state)
+{
+	bool apis_stopped;
+
+	(void)state;
+	p_stop_all();
+	apis_stopped = h_api_stop_all();
+	h_db_close();
+	return apis_stopped ? 0 : -1;
+}
+
+/* The group's own teardown, for the one cmocka runs (a group runs at a time). */
+static CMFixtureFunction own_teardown;
+static bool teardown_finished;
+static bool teardown_failed;
+
+static int group_teardown(void **state)
+{
+	int rc = own_teardown ? own_teardown(state) : 0;
+
+	if (h_suite_teardown(state) != 0)
+		rc = -1;
+	teardown_failed = rc != 0;
+	teardown_finished = true;
+	return rc;
+}
+
+int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+                CMFixtureFunction teardown)
+{
+	int failed;
+
+	own_teardown = teardown;
+	teardown_finished = false;
+	teardown_failed = false;
+	failed = _cmocka_run_group_tests(name, tests, n, setup, group_teardown);
+	/* An assertion in the group's own teardown leaves it before the shared one ran. */
+	if (!teardown_finished) {
+		h_suite_teardown(NULL);
+		teardown_failed = true;
+	}
+	return failed + (teardown_failed ? 1 : 0);
+}
+
+int h_run_suite(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+                CMFixtureFunction teardown)
+{
+	int failed;
+
+	h_init();
+	failed = h_run_group(name, tests, n, setup, teardown);
+	h_cleanup();
+	return failed ? 1 : 0;
 }
 
 double h_now(void)

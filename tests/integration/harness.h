@@ -1,8 +1,8 @@
 /*
- * harness.h — what every integration suite shares: the environment tests/run.sh prepares,
- * HTTP exchanges with the API under test (libcurl, or a raw socket for framing the library
- * would refuse to produce), JSON access into responses, and assertions that print what was
- * sent and what came back when they fail.
+ * harness.h — what every integration suite shares: the environment tests/run.sh prepares, the
+ * suite's start and end (h_run_suite), HTTP exchanges with the API under test (libcurl, or a raw
+ * socket for framing the library would refuse to produce), JSON access into responses, and
+ * assertions that print what was sent and what came back when they fail.
  *
  * Threads: h_request(), h_raw() and the h_send*() / h_get*() wrappers may be called from any
  * thread (one curl handle or socket per call) and never assert. Everything that asserts (the
@@ -35,11 +35,34 @@ struct h_env {
 
 extern struct h_env h_env;
 
-/* Reads the environment (exits with status 2 naming a missing variable) and initialises
- * libcurl and jansson's hash seed. Call once at the top of main, before any thread. */
+/* Reads the environment (exits with status 2 naming a missing variable), changes to the
+ * repository root, ignores SIGPIPE and initialises libcurl and jansson's hash seed. Call once at
+ * the top of main, before any thread (h_run_suite does). */
 void h_init(void);
 /* Releases what h_init holds. Call at the end of main (h_db_close closes the database). */
 void h_cleanup(void);
+
+/* ---- suites ---------------------------------------------------------------------------------- */
+
+/* The end of every suite, whatever its tests left behind: SIGKILLs the workers it started
+ * (p_stop_all, procs.h), stops the APIs it started (h_api_stop_all, fixtures.h: each must exit 0
+ * on SIGTERM) and closes the database connection (h_db_close). 0, or -1 when an API did not stop
+ * cleanly. Safe to call again. */
+int h_suite_teardown(void **state);
+
+/* cmocka_run_group_tests_name with h_suite_teardown after the group's own teardown (NULL: none).
+ * Returns the number of failed tests plus one when a teardown failed: cmocka 1.1 reports a
+ * failed group teardown but leaves it out of its count. */
+int h_run_group(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+                CMFixtureFunction teardown);
+/* A whole suite: h_init, h_run_group, h_cleanup; the exit status for main (0: all passed). */
+int h_run_suite(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+                CMFixtureFunction teardown);
+
+#define H_RUN_GROUP(name, tests, setup, teardown)                                                  \
+	h_run_group((name), (tests), sizeof(tests) / sizeof((tests)[0]), (setup), (teardown))
+#define H_RUN_SUITE(name, tests, setup, teardown)                                                  \
+	h_run_suite((name), (tests), sizeof(tests) / sizeof((tests)[0]), (setup), (teardown))
 
 /* xstrdup (xalloc.h): a copy of s (caller frees); aborts when memory runs out. */
 char *h_strdup(const char *s);

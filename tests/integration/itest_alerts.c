@@ -154,15 +154,7 @@ int main(void)
 	        cmocka_unit_test(test_every_fault_rule_has_an_alert_and_a_runbook),
 	        cmocka_unit_test(test_promtool_rejects_broken_rules),
 	};
-	int rc;
 
-	h_init();
-	/* tests/run.sh starts suites in the repository root; be sure of it. */
-	if (chdir(h_env.root) != 0) {
-		fprintf(stderr, "cannot change to %s\n", h_env.root);
-		return 1;
-	}
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	h_cleanup();
-	return rc;
+	/* h_init changes to the repository root: the paths above are relative to it. */
+	return H_RUN_SUITE("itest_alerts", tests, NULL, NULL);
 }

@@ -21,7 +21,6 @@
  */
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,14 +59,6 @@ static int teardown(void **state)
 {
 	(void)state;
 	p_stop_all();
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	h_db_close();
 	return 0;
 }
 
@@ -1093,11 +1084,6 @@ int main(void)
 	        cmocka_unit_test_teardown(test_ground_truth_after_chaos, teardown),
 	        cmocka_unit_test_teardown(test_redelivery_does_not_double_count, teardown),
 	};
-	int failed;
 
-	signal(SIGPIPE, SIG_IGN);
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_analytics", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_analytics", tests, NULL, NULL);
 }

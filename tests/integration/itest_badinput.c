@@ -148,13 +148,6 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	h_db_close();
-	return 0;
-}
-
 /* The route's body with one field's value replaced (override_raw NULL: kept) and an extra
  * member appended (extra NULL: none). Caller frees. */
 static char *body_of(const struct route *rt, const char *override, const char *override_raw,
@@ -748,10 +741,6 @@ int main(void)
 	        cmocka_unit_test(test_framing),
 	        cmocka_unit_test(test_odd_requests),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_badinput", tests, group_setup, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_badinput", tests, group_setup, NULL);
 }

@@ -92,18 +92,6 @@ static const char *second_base(void)
 	return second.base;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	h_db_close();
-	if (second.pid > 0 && h_proc_stop(&second, 15) != 0) {
-		print_error("the second terminus-api did not exit 0 on SIGTERM (log %s)\n",
-		            second.log);
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- flash sale ------------------------------------------------------------------------------ */
 
 static void flash_sale(bool async, size_t buyers, int threads, long long stock, bool two_processes)
@@ -492,10 +480,6 @@ int main(void)
 	        cmocka_unit_test(test_crossed_lines),
 	        cmocka_unit_test(test_checkouts_race_adjustments),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_concurrency", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_concurrency", tests, NULL, NULL);
 }

@@ -10,7 +10,6 @@
  * lapses, so the drain deadline is 75 s; the suite takes about 45–60 s. The random schedule's
  * seed is printed (TERMINUS_TEST_SEED=… replays it).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +34,6 @@ static int teardown(void **state)
 {
 	(void)state;
 	p_stop_all();
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	h_db_close();
 	return 0;
 }
 
@@ -206,11 +197,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_teardown(test_kill9_loses_nothing, teardown),
 	};
-	int failed;
 
-	signal(SIGPIPE, SIG_IGN);
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_crash", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_crash", tests, NULL, NULL);
 }

@@ -38,14 +38,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	h_db_close();
-	return 0;
-}
-
 static long long a_done(const struct h_store *a)
 {
 	return h_db_ll("SELECT count(*) FROM outbox_events WHERE store_id = $1 AND status = 'done'",
@@ -234,10 +226,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_teardown(test_flood_does_not_starve_other_store, teardown),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_fairness", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_fairness", tests, NULL, NULL);
 }

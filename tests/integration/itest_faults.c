@@ -1386,14 +1386,6 @@ static int teardown(void **state)
 	return rc;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	h_db_close();
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1408,10 +1400,6 @@ int main(void)
 	        cmocka_unit_test_teardown(test_stuck_lease_and_heartbeat, teardown),
 	        cmocka_unit_test_teardown(test_killed_worker_and_store_view, teardown),
 	};
-	int rc;
 
-	h_init();
-	rc = cmocka_run_group_tests(tests, NULL, group_teardown);
-	h_cleanup();
-	return rc;
+	return H_RUN_SUITE("itest_faults", tests, NULL, NULL);
 }

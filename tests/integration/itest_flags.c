@@ -18,23 +18,6 @@
 
 static struct h_proc second = {.pid = -1};
 
-static int group_teardown(void **state)
-{
-	int st;
-
-	(void)state;
-	h_db_close();
-	if (second.pid > 0) {
-		st = h_proc_stop(&second, 15);
-		if (st != 0) {
-			print_error("the second terminus-api exited with %d on SIGTERM (log %s)\n",
-			            st, second.log);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* The flag's enabled value as the API at base reports it for the store (-1: not readable). */
 static int flag_on(const char *base, const struct h_store *s)
 {
@@ -334,10 +317,6 @@ int main(void)
 	        cmocka_unit_test(test_checkout_path_follows_flag),
 	        cmocka_unit_test(test_override_is_per_store),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_flags", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_flags", tests, NULL, NULL);
 }

@@ -16,8 +16,6 @@
 #include "fixtures.h"
 #include "banned.h"
 
-#define ZERO_UUID "00000000-0000-4000-8000-000000000000"
-
 static struct h_store sync_store;  /* checkout.async_enabled off */
 static struct h_store async_store; /* default: on */
 
@@ -27,13 +25,6 @@ static int group_setup(void **state)
 	h_must_create_store(&sync_store, "idem-sync");
 	h_must_set_flag(&sync_store, "checkout.async_enabled", false);
 	h_must_create_store(&async_store, "idem-async");
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	h_db_close();
 	return 0;
 }
 
@@ -371,7 +362,7 @@ static void test_rejections_are_not_stored(void **state)
 	/* 404: an unknown order, then the real one. */
 	h_must_create_order(&sync_store, pid, 1, oid);
 	h_unique_key(key, sizeof(key), "rej404");
-	h_checkout(&r, &sync_store, ZERO_UUID, key, "tok_ok");
+	h_checkout(&r, &sync_store, H_ZERO_UUID, key, "tok_ok");
 	H_ERROR(&r, 404, "not_found");
 	h_checkout(&r, &sync_store, oid, key, "tok_ok");
 	H_STATUS(&r, 200);
@@ -621,11 +612,6 @@ int main(void)
 	        cmocka_unit_test(test_canonical_body_whitespace),
 	        cmocka_unit_test(test_canonical_body_escapes),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_idempotency", tests, group_setup,
-	                                     group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_idempotency", tests, group_setup, NULL);
 }

@@ -211,7 +211,6 @@ static long long status_count(const json_t *rep, const char *code)
 static int group_teardown(void **state)
 {
 	(void)state;
-	h_db_close();
 	/* A chaos run that failed half-way must not leave the shared cluster down. */
 	if (!h_pg("start")) {
 		print_error("could not start PostgreSQL in %s\n", h_env.pgdir);
@@ -604,13 +603,6 @@ static void check_store(const char *tag, const char *ledger, int want_status, co
 	run_release(&r);
 }
 
-static int plant_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	return 0;
-}
-
 /* Takes back the events a plant made the database write (a trigger may turn a timeline row
  * into an outbox event): the planted store had none pending before. */
 static void unplant_events(void)
@@ -804,15 +796,12 @@ int main(void)
 	};
 	int failed;
 
-	signal(SIGPIPE, SIG_IGN);
 	h_init();
 	snprintf(logdir, sizeof(logdir), "%s", h_env.log);
 	if (strrchr(logdir, '/'))
 		*strrchr(logdir, '/') = '\0';
-	failed = cmocka_run_group_tests_name("itest_load checker", checker, plant_setup,
-	                                     plant_teardown);
-	failed += cmocka_run_group_tests_name("itest_load scenarios", scenarios, NULL,
-	                                      group_teardown);
+	failed = H_RUN_GROUP("itest_load checker", checker, plant_setup, NULL);
+	failed += H_RUN_GROUP("itest_load scenarios", scenarios, NULL, group_teardown);
 	h_cleanup();
 	return failed ? 1 : 0;
 }

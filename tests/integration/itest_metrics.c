@@ -170,10 +170,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_teardown(test_api_and_worker_metrics_follow_a_scenario, teardown),
 	};
-	int rc;
 
-	h_init();
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	h_cleanup();
-	return rc;
+	return H_RUN_SUITE("itest_metrics", tests, NULL, NULL);
 }

@@ -51,23 +51,6 @@ static void *send_checkout(void *arg)
 	return NULL;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	h_db_close();
-	if (slow_api.pid > 0 && h_proc_stop(&slow_api, 15) != 0) {
-		print_error("the one-thread terminus-api did not exit 0 on SIGTERM (log %s)\n",
-		            slow_api.log);
-		return -1;
-	}
-	if (limited_api.pid > 0 && h_proc_stop(&limited_api, 15) != 0) {
-		print_error("the rate-limited terminus-api did not exit 0 on SIGTERM (log %s)\n",
-		            limited_api.log);
-		return -1;
-	}
-	return 0;
-}
-
 static void test_overload_is_shed_without_effect(void **state)
 {
 	static struct client clients[CLIENTS];
@@ -290,10 +273,5 @@ int main(void)
 	        cmocka_unit_test(test_store_over_its_rate_gets_429),
 	};
 
-	int failed;
-
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_overload", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_overload", tests, NULL, NULL);
 }

@@ -31,13 +31,6 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	h_db_close();
-	return 0;
-}
-
 /* An admin route of a store, with a body that would succeed for the right key. */
 struct route {
 	const char *method;
@@ -308,10 +301,6 @@ int main(void)
 	        cmocka_unit_test(test_cross_store_ids_are_404),
 	        cmocka_unit_test_teardown(test_rls_in_database, rollback),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_tenancy", tests, group_setup, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_tenancy", tests, group_setup, NULL);
 }

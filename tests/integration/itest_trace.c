@@ -8,7 +8,6 @@
  * confirmation included.
  */
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +25,6 @@ static int teardown(void **state)
 {
 	(void)state;
 	p_stop_all();
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	h_db_close();
 	return 0;
 }
 
@@ -707,11 +698,6 @@ int main(void)
 	        cmocka_unit_test_teardown(test_invalid_traceparent_starts_a_new_trace, teardown),
 	        cmocka_unit_test_teardown(test_sync_checkout_carries_the_trace, teardown),
 	};
-	int failed;
 
-	signal(SIGPIPE, SIG_IGN);
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_trace", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_trace", tests, NULL, NULL);
 }

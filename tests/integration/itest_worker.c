@@ -41,14 +41,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	h_db_close();
-	return 0;
-}
-
 /* Stops a worker with SIGTERM and requires exit 0 within 5 s. */
 static void must_term(struct p_worker *w)
 {
@@ -1535,10 +1527,6 @@ int main(void)
 	        cmocka_unit_test_teardown(test_listener_reconnects, teardown),
 	        cmocka_unit_test_teardown(test_worker_sweeps_expired_rows, teardown),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_worker", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_worker", tests, NULL, NULL);
 }
