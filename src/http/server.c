@@ -45,13 +45,15 @@
  * Retry-After at once. Under overload, latency stays near the target instead of growing with a
  * queue nobody sees, and when the surge ends there is no backlog to work off.
  */
-enum ctx_state { CTX_RECEIVING, CTX_QUEUED, CTX_READY };
+/* CTX_NEW: only the request line is in (on_uri); CTX_RECEIVING: headers and body being read. */
+enum ctx_state { CTX_NEW, CTX_RECEIVING, CTX_QUEUED, CTX_READY };
 
 struct req_ctx {
 	struct request req;
 	struct http_server *server;
 	size_t cap;
 	bool too_large;
+	bool raw_path_bad; /* the path as sent has %2F or %00, which decoding would hide */
 	struct timespec start;
 	enum ctx_state state;
 	long long queued_ms;  /* when it joined the queue (clock_ms) */
@@ -127,13 +129,59 @@ static enum MHD_Result queue(struct req_ctx *ctx)
 	return ret;
 }
 
-/* First call: headers are in. Refuse what must be refused before reading any body. */
+struct framing_count {
+	int content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+	struct framing_count *n = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, "Content-Length") == 0)
+		n->content_length++;
+	else if (strcasecmp(key, "Transfer-Encoding") == 0)
+		n->transfer_encoding++;
+	return MHD_YES;
+}
+
+/* A path whose bytes, decoded, are not UTF-8 names no route and cannot be echoed in JSON. */
+static bool utf8_valid(const char *s)
+{
+	json_t *j = json_string(s); /* jansson checks UTF-8 and refuses what is not */
+
+	json_decref(j);
+	return j != NULL;
+}
+
+/* First call: headers are in. Refuse what must be refused before reading any body. Framing is
+ * strict because two parsers that disagree on where a request ends (a proxy in front, and
+ * libmicrohttpd, which takes the first of two Content-Length headers) let one request smuggle
+ * another: two Content-Length or two Transfer-Encoding headers, or one of each, are a 400. */
 static bool check_framing(struct req_ctx *ctx)
 {
 	struct request *req = &ctx->req;
 	const char *te = req_header(req, "Transfer-Encoding");
 	const char *cl = req_header(req, "Content-Length");
+	struct framing_count count = {0, 0};
 
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &count);
+	if (count.content_length > 1 || count.transfer_encoding > 1) {
+		refuse(req, 400, "bad_request",
+		       count.content_length > 1 ? "more than one Content-Length header"
+		                                : "more than one Transfer-Encoding header");
+		return false;
+	}
+	if (ctx->raw_path_bad) {
+		refuse(req, 400, "bad_request", "the path may not encode '/' or NUL (%2F, %00)");
+		return false;
+	}
+	if (!utf8_valid(req->path)) {
+		refuse(req, 400, "bad_request", "the path is not valid UTF-8");
+		return false;
+	}
 	if (te != NULL && cl != NULL) {
 		refuse(req, 400, "bad_request",
 		       "Content-Length together with Transfer-Encoding is not allowed");
@@ -238,6 +286,26 @@ static void *handler_main(void *arg)
 	}
 }
 
+/* libmicrohttpd's URI log callback: the request line is in, the path not yet decoded. The one
+ * place that sees the path as sent, so the one place that can tell "/a%2Fb" from "/a/b". Its
+ * return value becomes the request's context (con_cls). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	size_t path_len = strcspn(uri, "?");
+
+	(void)conn;
+	clock_gettime(CLOCK_MONOTONIC, &ctx->start);
+	ctx->server = cls;
+	ctx->state = CTX_NEW;
+	for (size_t i = 0; i + 2 < path_len; i++) {
+		if (uri[i] == '%' && ((uri[i + 1] == '2' && (uri[i + 2] | 0x20) == 'f') ||
+		                      (uri[i + 1] == '0' && uri[i + 2] == '0')))
+			ctx->raw_path_bad = true;
+	}
+	return ctx;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -246,16 +314,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct req_ctx *ctx = *con_cls;
 
 	(void)version;
-	if (ctx != NULL && ctx->state == CTX_READY)
+	if (ctx->state == CTX_READY)
 		return queue(ctx); /* resumed: the handler thread's answer */
-	if (ctx != NULL && ctx->state == CTX_QUEUED)
+	if (ctx->state == CTX_QUEUED)
 		return MHD_YES; /* not ours to answer yet */
-	if (ctx == NULL) {
+	if (ctx->state == CTX_NEW) {
 		const char *rid;
 
-		ctx = xcalloc(1, sizeof(*ctx));
-		clock_gettime(CLOCK_MONOTONIC, &ctx->start);
-		ctx->server = s;
+		ctx->state = CTX_RECEIVING;
 		ctx->req.app = s->routes.arg;
 		if (s->routes.state_size > 0)
 			ctx->req.state = xcalloc(1, s->routes.state_size);
@@ -273,7 +339,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		trace_start(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
 		            &ctx->req.trace);
-		*con_cls = ctx;
 		atomic_fetch_add(&s->in_flight, 1);
 		if (!check_framing(ctx))
 			return queue(ctx); /* deliberately on the first call: close, read nothing */
@@ -327,6 +392,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	if (ctx == NULL)
 		return;
+	if (ctx->state == CTX_NEW) {
+		/* libmicrohttpd answered this request itself before any header reached us (a
+		 * request line or headers over its limits, a bad version): nothing of ours to log
+		 * or count. */
+		free(ctx);
+		*con_cls = NULL;
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	ms = (double)(end.tv_sec - ctx->start.tv_sec) * 1e3 +
 	     (double)(end.tv_nsec - ctx->start.tv_nsec) / 1e6;
@@ -417,7 +490,8 @@ struct http_server *http_server_start(const struct http_listen *listen,
 	        (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
 	        (unsigned int)HTTP_CONNECTION_LIMIT, MHD_OPTION_LISTEN_BACKLOG_SIZE,
 	        (unsigned int)HTTP_LISTEN_BACKLOG, MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
-	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+	        s, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (s->daemon == NULL) {
 		err_set(e, 0, "listen", "cannot listen on %s:%d", listen->host, listen->port);

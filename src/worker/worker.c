@@ -287,19 +287,19 @@ static void sweep(struct db_conn *c)
 
 	do {
 		if (!outbox_sweep(c, OUTBOX_RETENTION_HOURS, SWEEP_BATCH, &n, &e))
-			goto fail;
+			goto log_failure;
 		total_events += n;
 	} while (n == SWEEP_BATCH);
 	do {
 		if (!idem_sweep(c, SWEEP_BATCH, &n, &e))
-			goto fail;
+			goto log_failure;
 		total_keys += n;
 	} while (n == SWEEP_BATCH);
 	if (total_events + total_keys > 0)
 		log_info("swept %d done events and %d expired idempotency keys", total_events,
 		         total_keys);
 	return;
-fail:
+log_failure:
 	log_warn("sweep failed: %s", e.message);
 	err_release(&e);
 }

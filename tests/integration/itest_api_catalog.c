@@ -146,8 +146,7 @@ static void test_product_validation(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		h_sendf(&r, "POST", store.key, cases[i].body, "/v1/stores/%s/products",
-		        store.slug);
+		h_sendf(&r, "POST", store.key, cases[i].body, "/v1/stores/%s/products", store.slug);
 		H_ERROR_FIELD(&r, 400, cases[i].code, cases[i].field);
 	}
 	/* No key: 401 before anything else. */

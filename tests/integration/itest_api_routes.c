@@ -133,8 +133,7 @@ static void test_method_not_allowed(void **state)
 	H_CHECK(allows(&r, "GET") && allows(&r, "POST") && !allows(&r, "PUT"),
 	        "Allow for products: %s", resp_header(&r, "Allow"));
 
-	h_sendf(&r, "PATCH", store.key, "{}", "/v1/stores/%s/products/%s", store.slug,
-	        H_ZERO_UUID);
+	h_sendf(&r, "PATCH", store.key, "{}", "/v1/stores/%s/products/%s", store.slug, H_ZERO_UUID);
 	H_ERROR(&r, 405, "method_not_allowed");
 	H_CHECK(allows(&r, "GET") && !allows(&r, "PATCH"), "Allow for a product: %s",
 	        resp_header(&r, "Allow"));

@@ -728,6 +728,59 @@ static void test_odd_requests(void **state)
 	resp_release(&r);
 }
 
+/* Two parsers that disagree on where a request ends let one request smuggle another: duplicate
+ * framing headers are refused, and a path that encodes '/' or NUL (which decoding would turn
+ * into another route, "/healthz%00x" into "/healthz") or is not UTF-8 is a 400. Each answer is
+ * the JSON envelope with a request id, and the server goes on serving. */
+static void test_smuggling_and_encoded_paths(void **state)
+{
+	static const char *const framings[] = {
+	        "POST /v1/stores/demo/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+	        "application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\nConnection: "
+	        "close\r\n\r\n{}",
+	        "POST /v1/stores/demo/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+	        "application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\nConnection: "
+	        "close\r\n\r\n{}",
+	        "POST /v1/stores/demo/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+	        "application/json\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+	        "chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+	};
+	static const char *const paths[] = {
+	        "/healthz%00x",
+	        "/healthz%00",
+	        "/v1/stores%2Fdemo/products",
+	        "/v1/stores/demo%2fx/products",
+	        "/v1/stores/%ff%fe/products",
+	};
+	struct resp r = {0};
+	char req[512];
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(framings) / sizeof(framings[0]); i++) {
+		h_raw(framings[i], strlen(framings[i]), false, 10000, &r);
+		H_ERROR(&r, 400, "bad_request");
+		H_CHECK(resp_header(&r, "X-Request-Id") != NULL, "framing %zu: no X-Request-Id", i);
+	}
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		n = (size_t)snprintf(
+		        req, sizeof(req),
+		        "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+		        paths[i]);
+		h_raw(req, n, false, 10000, &r);
+		H_ERROR(&r, 400, "bad_request");
+		H_CHECK(resp_header(&r, "X-Request-Id") != NULL, "%s: no X-Request-Id", paths[i]);
+	}
+	/* Encoded characters that are not '/' or NUL still decode as before. */
+	n = (size_t)snprintf(
+	        req, sizeof(req),
+	        "GET /heal%%74hz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+	h_raw(req, n, false, 10000, &r);
+	H_CHECK(r.status == 200, "/heal%%74hz: want 200, got %ld", r.status);
+	health_still_ok();
+	resp_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -740,6 +793,7 @@ int main(void)
 	        cmocka_unit_test(test_content_type),
 	        cmocka_unit_test(test_framing),
 	        cmocka_unit_test(test_odd_requests),
+	        cmocka_unit_test(test_smuggling_and_encoded_paths),
 	};
 
 	return H_RUN_SUITE("itest_badinput", tests, group_setup, NULL);
