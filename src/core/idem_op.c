@@ -91,9 +91,12 @@ bool idem_run(struct db_conn *c, const struct idem_op *op, void *arg, struct ide
 		return true; /* a replay */
 	if (op->prepare != NULL && !op->prepare(c, arg, e))
 		goto release_key;
-	for (int attempt_no = 0; attempt_no <= DB_TX_RETRIES; attempt_no++) {
+	for (int attempt_no = 0;; attempt_no++) {
 		d = attempt(c, op, arg, &answer, e);
-		if (d != IDEM_ERROR || !db_is_retryable(e) || !db_conn_ok(c))
+		/* After the last rerun its failure stays in e: the answer is 503 with Retry-After,
+		 * not an error record released for a rerun that never comes. */
+		if (d != IDEM_ERROR || !db_is_retryable(e) || !db_conn_ok(c) ||
+		    attempt_no == DB_TX_RETRIES)
 			break;
 		log_info("%s transaction retried after %s", op->name, e->sqlstate);
 		err_release(e);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "constants.h"
 #include "harness.h"
 #include "fixtures.h"
 #include "procs.h"
@@ -756,6 +757,39 @@ static void test_tx_serialization_failure_is_retried(void **state)
 	resp_release(&again);
 }
 
+/* The reruns are bounded (DB_TX_RETRIES); the last failure answers 503 and frees the key. */
+static void test_tx_retries_are_bounded(void **state)
+{
+	struct resp r = {0};
+	char pid[H_ID_LEN];
+	char oid[H_ID_LEN];
+	char key[80];
+	struct effects before;
+	struct effects after;
+
+	(void)state;
+	h_must_create_product(&sync_store, 100, 5, pid);
+	h_must_create_order(&sync_store, pid, 1, oid);
+	h_unique_key(key, sizeof(key), "txbound");
+	fault_arm(oid, "payment_authorized", "40P01", 1000);
+	effects_read(&before, &sync_store, oid, pid);
+
+	h_checkout(&r, &sync_store, oid, key, "tok_ok");
+	H_ERROR(&r, 503, "database_unavailable");
+	H_CHECK(fault_hits() == 1 + DB_TX_RETRIES, "want %d attempts, got %lld", 1 + DB_TX_RETRIES,
+	        fault_hits());
+	H_CHECK(key_rows(&sync_store, key) == 0, "the failed checkout kept its key");
+	effects_read(&after, &sync_store, oid, pid);
+	SAME_EFFECTS(&before, &after);
+
+	fault_disarm();
+	h_checkout(&r, &sync_store, oid, key, "tok_ok");
+	H_STATUS(&r, 200);
+	NOT_REPLAYED(&r);
+	H_JSTR(r.json, "status", "confirmed");
+	resp_release(&r);
+}
+
 /* Cancel runs on the same runner: a failed transaction leaves the order as it was and its key
  * free. */
 static void test_cancel_tx_error_releases_key(void **state)
@@ -853,6 +887,7 @@ int main(void)
 	        cmocka_unit_test(test_canonical_body_escapes),
 	        cmocka_unit_test(test_tx_error_releases_key),
 	        cmocka_unit_test(test_tx_serialization_failure_is_retried),
+	        cmocka_unit_test(test_tx_retries_are_bounded),
 	        cmocka_unit_test(test_cancel_tx_error_releases_key),
 	        cmocka_unit_test(test_cancel_refusal_is_stored),
 	};
