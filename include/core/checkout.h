@@ -1,13 +1,15 @@
 /*
  * checkout.h — the checkout of an order (guarantees §3), idempotent and never overselling.
  *
- * 1. idem_begin(): the key is ours, in flight, a replay, a mismatch (422) or busy (409).
- * 2. One transaction: lock the order (must be pending), authorize the payment, move the order to
- *    payment_authorized, write PaymentAuthorized to the outbox, and — last, to hold the hot row
- *    lock for the shortest time — take the stock of every line with a conditional UPDATE.
- *    On the async path the idempotent answer (202) commits in the same transaction.
- * 3. Sync path: the event's handler runs inline through events_run(), exactly as the worker
- *    would run it, and the 200 answer commits with the handler's effects.
+ * An idempotent operation run by idem_run() (idem_op.h), which claims the key, runs and retries
+ * the transaction, stores the answer and releases the key; checkout supplies:
+ * 1. The path (flag checkout.async_enabled), chosen once after the claim.
+ * 2. The transaction's work: lock the order (must be pending), authorize the payment, write
+ *    PaymentAuthorized to the outbox, move the order to payment_authorized and — last, to hold
+ *    the hot row lock for the shortest time — take the stock of every line with a conditional
+ *    UPDATE. On the async path the idempotent answer (202) commits in the same transaction.
+ * 3. Sync path: after the commit, the event's handler runs inline through events_run(), exactly
+ *    as the worker would run it, and the 200 answer commits with the handler's effects.
  * Outcomes the business logic decides (402, 409 insufficient_inventory / order_not_pending) are
  * stored with the key; failures before any effect release it.
  */

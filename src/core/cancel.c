@@ -1,5 +1,7 @@
 /*
- * cancel.c — order cancellation with compensation (see cancel.h).
+ * cancel.c — order cancellation with compensation (see cancel.h): the transaction's work and its
+ * decision; the key's claim, the retries, storing the answer and releasing the key are
+ * idem_run()'s (idem_op.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "constants.h"
 #include "db.h"
 #include "events.h"
+#include "idem_op.h"
 #include "notifier.h"
 #include "orders.h"
 #include "stores.h"
@@ -34,32 +37,37 @@ static const struct step steps[] = {
         {"confirmed", "refunded", "captured", "refunded", EVENT_PAYMENT_REFUND},
 };
 
-enum outcome { CANCEL_DONE, CANCEL_REFUSED, CANCEL_NOT_FOUND, CANCEL_ERROR };
+/* One cancel, as its idem_op callbacks share it. */
+struct cancel_run {
+	const struct events_env *env;
+	const struct cancel_input *in;
+	bool queued; /* this attempt queued a provider event (cancel_tx resets it) */
+};
 
-static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, char **body,
-                              int *status, bool *queued, struct err *e)
+/*
+ * idem_op.tx, inside the transaction idem_run() began with the order's row lock (lock:
+ * st_lock's result). Decides: 404 not stored; 409 order_not_cancellable stored after rolling
+ * back; otherwise the step's effects, committed with the 200 answer.
+ */
+static enum idem_decision cancel_tx(struct db_conn *c, const PGresult *lock, void *arg,
+                                    struct idem_answer *answer, struct err *e)
 {
+	struct cancel_run *run = arg;
+	const struct cancel_input *in = run->in;
 	const char *store_id = in->store->id;
 	const struct step *step = NULL;
-	char current[32], reason[240], payment_id[37];
+	const char *current;
+	char reason[240], payment_id[37];
 	long long amount = 0;
 	bool changed = false;
 	json_t *order = NULL;
-	PGresult *r;
 
-	*queued = false;
-	if (!db_begin(c, store_id, false, e))
-		return CANCEL_ERROR;
-	r = db_exec(c, &st_lock, DB_PARAMS(in->order_id, store_id), e);
-	if (r == NULL)
-		goto rollback;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		db_rollback(c);
-		return CANCEL_NOT_FOUND;
+	run->queued = false;
+	if (PQntuples(lock) == 0) {
+		err_set(e, 404, "not_found", "no order %s in this store", in->order_id);
+		return IDEM_NOT_STORED;
 	}
-	snprintf(current, sizeof(current), "%s", db_get(r, 0, 0));
-	PQclear(r);
+	current = db_get(lock, 0, 0);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		if (strcmp(steps[i].from, current) == 0)
 			step = &steps[i];
@@ -67,13 +75,13 @@ static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, 
 	if (step == NULL) {
 		struct err refusal = ERR_INIT;
 
-		db_rollback(c);
+		/* Nothing changed; the refusal is a decided outcome and is stored. */
 		err_set(&refusal, 409, "order_not_cancellable", "the order is %s", current);
 		err_detail(&refusal, "status", json_string(current));
-		*status = 409;
-		*body = error_body(in->request_id, &refusal);
+		answer->status = 409;
+		answer->body = error_body(in->request_id, &refusal);
 		err_release(&refusal);
-		return CANCEL_REFUSED;
+		return IDEM_REFUSED;
 	}
 	snprintf(reason, sizeof(reason), "cancelled by %s%s%s", in->actor,
 	         in->reason != NULL ? ": " : "", in->reason != NULL ? in->reason : "");
@@ -81,81 +89,58 @@ static enum outcome cancel_tx(struct db_conn *c, const struct cancel_input *in, 
 	/* The order row is locked: these moves cannot race a capture's. */
 	if (!orders_transition(c, store_id, in->order_id, step->from, step->to, reason,
 	                       in->traceparent, &changed, e))
-		goto rollback;
+		return IDEM_ERROR;
 	if (step->payment_from != NULL) {
 		if (!payments_transition(c, store_id, in->order_id, step->payment_from,
 		                         step->payment_to, payment_id, &amount, &changed, e))
-			goto rollback;
+			return IDEM_ERROR;
 		if (!catalog_restock_order(c, store_id, in->order_id, step->to, e))
-			goto rollback;
+			return IDEM_ERROR;
 		if (changed) {
 			if (!events_enqueue_payment(c, store_id, step->event, in->order_id,
 			                            payment_id, amount, NULL, in->traceparent, e))
-				goto rollback;
-			*queued = true;
+				return IDEM_ERROR;
+			run->queued = true;
 		}
 	}
-	if (!orders_get(c, store_id, in->order_id, &order, e) || order == NULL)
-		goto rollback;
-	*body = xjson_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(order);
-	*status = 200;
-	if (!idem_complete(c, store_id, in->idempotency_key, 200, *body, e) || !db_commit(c, e))
-		goto rollback;
-	return CANCEL_DONE;
-rollback:
-	if (e->status == 0)
+	if (!orders_get(c, store_id, in->order_id, &order, e))
+		return IDEM_ERROR;
+	if (order == NULL) {
 		err_internal(e, "order %s vanished during cancel", in->order_id);
-	free(*body);
-	*body = NULL;
-	db_rollback(c);
-	return CANCEL_ERROR;
+		return IDEM_ERROR;
+	}
+	answer->status = 200;
+	answer->body = xjson_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(order);
+	return IDEM_DECIDED;
+}
+
+/* idem_op.after_commit: a queued void or refund wakes the workers, after the commit (decision
+ * 0005). */
+static void wake_workers(void *arg)
+{
+	struct cancel_run *run = arg;
+
+	if (run->queued)
+		notifier_poke(run->env->notifier);
 }
 
 bool cancel_execute(const struct events_env *env, struct db_conn *c, const struct cancel_input *in,
                     struct idem_answer *out, struct err *e)
 {
-	bool owned = false, queued = false;
-	enum outcome res = CANCEL_ERROR;
-	char *body = NULL;
-	int status = 0;
+	const char *lock_params[] = {in->order_id, in->store->id};
+	const struct idem_op op = {
+	        .name = "cancel",
+	        .store_id = in->store->id,
+	        .key = in->idempotency_key,
+	        .fingerprint = in->fingerprint,
+	        .first = &st_lock,
+	        .nfirst = 2,
+	        .first_params = lock_params,
+	        .tx = cancel_tx,
+	        .after_commit = wake_workers,
+	};
+	struct cancel_run run = {env, in, false};
 
-	if (!idem_start(c, in->store->id, in->idempotency_key, in->fingerprint, &owned, out, e))
-		return false;
-	if (!owned)
-		return true;
-	for (int attempt = 0; attempt <= DB_TX_RETRIES; attempt++) {
-		res = cancel_tx(c, in, &body, &status, &queued, e);
-		if (res != CANCEL_ERROR || !db_is_retryable(e) || !db_conn_ok(c))
-			break;
-		err_release(e);
-	}
-	switch (res) {
-	case CANCEL_DONE:
-		if (queued)
-			notifier_poke(env->notifier);
-		break;
-	case CANCEL_REFUSED:
-		/* Nothing changed; the refusal is a decided outcome and is stored. */
-		if (!db_begin(c, in->store->id, false, e) ||
-		    !idem_complete(c, in->store->id, in->idempotency_key, status, body, e) ||
-		    !db_commit(c, e)) {
-			db_rollback(c);
-			goto release_key;
-		}
-		break;
-	case CANCEL_NOT_FOUND:
-		err_set(e, 404, "not_found", "no order %s in this store", in->order_id);
-		goto release_key;
-	case CANCEL_ERROR:
-		goto release_key;
-	}
-	out->status = status;
-	out->body = body;
-	return true;
-release_key:
-	free(body);
-	if (db_conn_ok(c))
-		idem_release(c, in->store->id, in->idempotency_key);
-	return false;
+	return idem_run(c, &op, &run, out, e);
 }

@@ -1,5 +1,9 @@
 /*
  * checkout.c — idempotent checkout that never oversells (see checkout.h for the steps).
+ *
+ * The key's claim, the transaction, its retries, storing the answer and releasing the key are
+ * idem_run()'s (idem_op.h); this file is the checkout's part: choosing the path, the
+ * transaction's work and its decision, and the sync path's handler run after the commit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +18,7 @@
 #include "events.h"
 #include "flags.h"
 #include "idem.h"
-#include "log.h"
+#include "idem_op.h"
 #include "metrics.h"
 #include "notifier.h"
 #include "orders.h"
@@ -24,23 +28,18 @@
 #include "xalloc.h"
 #include "banned.h"
 
-enum tx_result {
-	TX_COMMITTED, /* effects committed (async: with the answer) */
-	TX_DECIDED,   /* a stored outcome without effects (402, 409) */
-	TX_NOT_FOUND, /* no such order in this store */
-	TX_RESUME,    /* this key already checked the order out; answer from its state */
-	TX_ERROR,
-};
-
-struct tx_state {
-	bool async;
+/* One checkout, as its idem_op callbacks share it. */
+struct checkout_run {
+	const struct events_env *env;
+	const struct checkout_input *in;
+	bool async; /* the path, chosen once (choose_path) */
+	/* Per attempt of the transaction (checkout_tx resets them): */
+	bool wake; /* an event for a worker commits with the answer */
 	char event_id[37];
 	char payment_id[37];
 	long long amount;
 	json_t *payload;  /* PaymentAuthorized payload, owned */
-	int status;       /* the answer, when decided */
-	const char *code; /* its error code (static), for metrics */
-	char *body;       /* owned */
+	const char *code; /* a refusal's error code (static), for metrics */
 };
 
 static struct db_stmt st_lock =
@@ -51,10 +50,10 @@ static struct db_stmt st_lock =
  * The checkout's effects in one statement (one round trip): the payment (p), the order's
  * compare-and-set to payment_authorized (o) with its timeline row (t), and every line's stock
  * (d, with its ledger rows m) — or, in f, the first line that cannot be served, in which case
- * the caller rolls the whole transaction back. The stock rows are the hot rows of a flash sale,
- * so they are the last locks the transaction takes before its commit; the UPDATE's condition
- * is re-checked against the newest row version when it waited for a concurrent buyer (READ
- * COMMITTED), so stock is never read-then-written.
+ * the whole transaction is rolled back (a stored refusal). The stock rows are the hot rows of a
+ * flash sale, so they are the last locks the transaction takes before its commit; the UPDATE's
+ * condition is re-checked against the newest row version when it waited for a concurrent buyer
+ * (READ COMMITTED), so stock is never read-then-written.
  */
 static struct db_stmt st_effects = DB_STMT(
         "checkout_effects",
@@ -81,11 +80,15 @@ static struct db_stmt st_effects = DB_STMT(
         "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM l), "
         "       f.product_id, f.quantity FROM (SELECT 1) AS one LEFT JOIN f ON true");
 
-static void decide(struct tx_state *st, const char *request_id, struct err *decision)
+/* A decided refusal: its error envelope is the answer stored with the key. */
+static enum idem_decision refuse(struct checkout_run *run, struct err *decision,
+                                 struct idem_answer *answer)
 {
-	st->status = decision->status;
-	st->code = decision->code;
-	st->body = error_body(request_id, decision);
+	answer->status = decision->status;
+	answer->body = error_body(run->in->request_id, decision);
+	run->code = decision->code;
+	err_release(decision);
+	return IDEM_REFUSED;
 }
 
 static char *render_order(struct db_conn *c, const char *store_id, const char *order_id,
@@ -105,80 +108,109 @@ static char *render_order(struct db_conn *c, const char *store_id, const char *o
 	return text;
 }
 
-static enum tx_result checkout_tx(const struct events_env *env, struct db_conn *c,
-                                  const struct checkout_input *in, struct tx_state *st,
-                                  struct err *e)
+/* The answer to a checkout that already happened under this key: the order as it is now, 202
+ * while a worker still has to finish it, 200 once it is settled. */
+static bool answer_from_order(struct db_conn *c, const struct checkout_input *in,
+                              struct idem_answer *answer, struct err *e)
 {
+	json_t *order = NULL;
+	const char *status;
+
+	if (!orders_get(c, in->store->id, in->order_id, &order, e))
+		return false;
+	if (order == NULL) {
+		err_internal(e, "order %s vanished", in->order_id);
+		return false;
+	}
+	status = json_string_value(json_object_get(order, "status"));
+	answer->status = strcmp(status, "payment_authorized") == 0 ? 202 : 200;
+	answer->body = xjson_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(order);
+	return true;
+}
+
+/* idem_op.prepare: the path is decided once per order (stable hash of the order id) and
+ * stored with it by the transaction. */
+static bool choose_path(struct db_conn *c, void *arg, struct err *e)
+{
+	struct checkout_run *run = arg;
+
+	return flags_on(run->env->flags, c, run->in->store->id, FLAG_CHECKOUT_ASYNC,
+	                run->in->order_id, &run->async, e);
+}
+
+/*
+ * idem_op.tx, inside the transaction idem_run() began with the order's row lock (lock: st_lock's
+ * result). Decides: 404 not stored; a refusal (409 order_not_pending, 402, 409
+ * insufficient_inventory) stored after the effects are rolled back; on the async path the 202
+ * committed with the effects; on the sync path the effects committed alone, for the handler
+ * (checkout_finish) to answer.
+ */
+static enum idem_decision checkout_tx(struct db_conn *c, const PGresult *lock, void *arg,
+                                      struct idem_answer *answer, struct err *e)
+{
+	struct checkout_run *run = arg;
+	const struct checkout_input *in = run->in;
 	const char *store_id = in->store->id;
 	struct err decision = ERR_INIT;
-	char amount[24], status[32];
+	char amount[24];
 	long long available = 0;
 	uuid_t u;
-	PGresult *r = NULL;
-	bool ok;
+	PGresult *r;
 
-	/* BEGIN, the store scope and the order's row lock: one round trip. */
-	r = db_begin_exec(c, store_id, false, &st_lock, DB_PARAMS(in->order_id, store_id), e);
-	if (r == NULL)
-		goto rollback;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		db_rollback(c);
-		return TX_NOT_FOUND;
+	/* A rerun after a serialization failure starts from scratch. */
+	json_decref(run->payload);
+	run->payload = NULL;
+	run->code = NULL;
+	run->wake = false;
+
+	if (PQntuples(lock) == 0) {
+		err_set(e, 404, "not_found", "no order %s in this store", in->order_id);
+		return IDEM_NOT_STORED;
 	}
-	snprintf(status, sizeof(status), "%s", db_get(r, 0, 0));
-	st->amount = db_get_ll(r, 0, 1);
-	if (strcmp(status, "pending") != 0) {
-		const char *key = db_get(r, 0, 3);
-		bool mine = key != NULL && strcmp(key, in->idempotency_key) == 0;
+	run->amount = db_get_ll(lock, 0, 1);
+	if (strcmp(db_get(lock, 0, 0), "pending") != 0) {
+		const char *key = db_get(lock, 0, 3);
 
-		PQclear(r);
-		db_rollback(c);
-		if (mine)
-			return TX_RESUME;
+		/* This key checked the order out before (an attempt whose answer was never
+		 * stored, its owner gone): resume, answering from the order's state. */
+		if (key != NULL && strcmp(key, in->idempotency_key) == 0)
+			return answer_from_order(c, in, answer, e) ? IDEM_DECIDED : IDEM_ERROR;
 		err_set(&decision, 409, "order_not_pending", "the order is %s, not pending",
-		        status);
-		err_detail(&decision, "status", json_string(status));
-		decide(st, in->request_id, &decision);
-		err_release(&decision);
-		return TX_DECIDED;
+		        db_get(lock, 0, 0));
+		err_detail(&decision, "status", json_string(db_get(lock, 0, 0)));
+		return refuse(run, &decision, answer);
 	}
-	PQclear(r);
-	r = NULL;
 
-	if (!provider_authorize(in->payment_token, st->amount)) {
-		db_rollback(c);
+	if (!provider_authorize(in->payment_token, run->amount)) {
 		err_set(&decision, 402, "payment_declined",
 		        "the payment provider declined the token");
-		decide(st, in->request_id, &decision);
-		err_release(&decision);
-		return TX_DECIDED;
+		return refuse(run, &decision, answer);
 	}
 
 	uuid_generate_random(u);
-	uuid_unparse_lower(u, st->payment_id);
-	snprintf(amount, sizeof(amount), "%lld", st->amount);
-	st->payload = json_pack("{s:s, s:s, s:I}", "order_id", in->order_id, "payment_id",
-	                        st->payment_id, "amount_cents", (json_int_t)st->amount);
+	uuid_unparse_lower(u, run->payment_id);
+	snprintf(amount, sizeof(amount), "%lld", run->amount);
+	run->payload = json_pack("{s:s, s:s, s:I}", "order_id", in->order_id, "payment_id",
+	                         run->payment_id, "amount_cents", (json_int_t)run->amount);
 	/* Sync: the event is born leased to this process, so no worker takes it while the
 	 * request runs the handler; if this process dies, the lease lapses and a worker does. */
-	if (!outbox_insert(c, store_id, EVENT_PAYMENT_AUTHORIZED, in->order_id, st->payload,
-	                   st->async ? NULL : env->owner, in->traceparent, st->event_id, e))
-		goto rollback;
+	if (!outbox_insert(c, store_id, EVENT_PAYMENT_AUTHORIZED, in->order_id, run->payload,
+	                   run->async ? NULL : run->env->owner, in->traceparent, run->event_id, e))
+		return IDEM_ERROR;
 	r = db_exec(c, &st_effects,
-	            DB_PARAMS(in->order_id, store_id, st->payment_id, amount, in->store->currency,
-	                      "tok_…", in->idempotency_key, st->async ? "async" : "sync",
+	            DB_PARAMS(in->order_id, store_id, run->payment_id, amount, in->store->currency,
+	                      "tok_…", in->idempotency_key, run->async ? "async" : "sync",
 	                      in->traceparent != NULL ? in->traceparent : ""),
 	            e);
 	if (r == NULL)
-		goto rollback;
+		return IDEM_ERROR;
 	if (db_get_ll(r, 0, 0) != db_get_ll(r, 0, 1)) {
 		err_set(&decision, 409, "insufficient_inventory",
 		        "not enough stock for every line of the order");
 		err_detail(&decision, "product_id", json_string(db_get(r, 0, 2)));
 		err_detail(&decision, "requested", json_integer(db_get_ll(r, 0, 3)));
 		PQclear(r);
-		r = NULL;
 		/* The statement saw the stock as it was before it waited for the row lock; a new
 		 * statement reads what the refusal was decided against. */
 		if (!catalog_available(
@@ -186,35 +218,31 @@ static enum tx_result checkout_tx(const struct events_env *env, struct db_conn *
 		            json_string_value(json_object_get(decision.details, "product_id")),
 		            &available, e)) {
 			err_release(&decision);
-			goto rollback;
+			return IDEM_ERROR;
 		}
 		err_detail(&decision, "available", json_integer(available));
-		db_rollback(c);
-		decide(st, in->request_id, &decision);
-		err_release(&decision);
-		return TX_DECIDED;
+		return refuse(run, &decision, answer);
 	}
 	PQclear(r);
-	r = NULL;
 
-	if (st->async) {
-		st->status = 202;
-		st->body = render_order(c, store_id, in->order_id, e);
-		if (st->body == NULL)
-			goto rollback;
-		if (!idem_complete(c, store_id, in->idempotency_key, 202, st->body, e))
-			goto rollback;
-		if (!notifier_in_tx(env->notifier, c, e))
-			goto rollback;
-	}
-	ok = db_commit(c, e);
-	return ok ? TX_COMMITTED : TX_ERROR;
-rollback:
-	PQclear(r);
-	db_rollback(c);
-	free(st->body);
-	st->body = NULL;
-	return TX_ERROR;
+	if (!run->async)
+		return IDEM_DEFERRED;
+	answer->status = 202;
+	answer->body = render_order(c, store_id, in->order_id, e);
+	if (answer->body == NULL || !notifier_in_tx(run->env->notifier, c, e))
+		return IDEM_ERROR;
+	run->wake = true;
+	return IDEM_DECIDED;
+}
+
+/* idem_op.after_commit: the NOTIFY goes after the commit, outside the transaction (decision
+ * 0005). */
+static void wake_workers(void *arg)
+{
+	struct checkout_run *run = arg;
+
+	if (run->wake)
+		notifier_poke(run->env->notifier);
 }
 
 struct sync_hook {
@@ -233,59 +261,57 @@ static bool sync_hook(struct db_conn *c, void *arg, struct err *e)
 	return idem_complete(c, h->in->store->id, h->in->idempotency_key, 200, h->body, e);
 }
 
-/* Answers from the order's current state and stores that answer. */
+/* Answers from the order's current state and stores that answer, in a transaction of its own:
+ * the handler's transaction, which would have carried it, did not commit it. */
 static bool answer_from_state(struct db_conn *c, const struct checkout_input *in,
                               struct idem_answer *out, struct err *e)
 {
-	json_t *order = NULL;
-	const char *status;
-
 	if (!db_begin(c, in->store->id, false, e))
 		return false;
-	if (!orders_get(c, in->store->id, in->order_id, &order, e) || order == NULL)
+	if (!answer_from_order(c, in, out, e))
 		goto rollback;
-	status = json_string_value(json_object_get(order, "status"));
-	/* 202 while a worker still has to finish the order; 200 once it is settled. */
-	out->status = strcmp(status, "payment_authorized") == 0 ? 202 : 200;
-	out->body = xjson_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(order);
-	order = NULL;
-	if (!idem_complete(c, in->store->id, in->idempotency_key, out->status, out->body, e))
-		goto rollback;
-	return db_commit(c, e);
-rollback:
-	if (order == NULL && e->status == 0)
-		err_internal(e, "order %s vanished", in->order_id);
-	json_decref(order);
+	if (!idem_complete(c, in->store->id, in->idempotency_key, out->status, out->body, e) ||
+	    !db_commit(c, e))
+		goto free_body;
+	return true;
+free_body:
 	free(out->body);
 	out->body = NULL;
+rollback:
 	db_rollback(c);
 	return false;
 }
 
-static bool run_sync_handler(const struct events_env *env, struct db_conn *c,
-                             const struct checkout_input *in, struct tx_state *st,
-                             struct idem_answer *out, struct err *e)
+/*
+ * idem_op.finish, after the sync path's effects committed (IDEM_DEFERRED): the event's handler
+ * runs inline through events_run(), exactly as the worker would run it, and the 200 answer
+ * commits with the handler's effects. Failing here leaves the key in flight (never released):
+ * the retry that takes it over after the lease resumes from the order.
+ */
+static bool checkout_finish(struct db_conn *c, void *arg, struct idem_answer *out, struct err *e)
 {
+	struct checkout_run *run = arg;
+	const struct checkout_input *in = run->in;
 	struct outbox_event ev;
 	struct sync_hook hook = {in, NULL};
 	enum events_outcome outcome;
 
 	memset(&ev, 0, sizeof(ev));
-	snprintf(ev.id, sizeof(ev.id), "%s", st->event_id);
+	snprintf(ev.id, sizeof(ev.id), "%s", run->event_id);
 	snprintf(ev.store_id, sizeof(ev.store_id), "%s", in->store->id);
 	snprintf(ev.type, sizeof(ev.type), "%s", EVENT_PAYMENT_AUTHORIZED);
 	snprintf(ev.aggregate_id, sizeof(ev.aggregate_id), "%s", in->order_id);
 	/* As stored: what the handler writes in turn (the confirmation) carries the trace on. */
 	snprintf(ev.traceparent, sizeof(ev.traceparent), "%s",
 	         in->traceparent != NULL ? in->traceparent : "");
-	ev.payload = st->payload; /* borrowed */
-	if (!events_run(env, c, &ev, sync_hook, &hook, &outcome, e)) {
+	ev.payload = run->payload; /* borrowed */
+	if (!events_run(run->env, c, &ev, sync_hook, &hook, &outcome, e)) {
 		free(hook.body);
 		return false;
 	}
 	if (outcome != EVENTS_DONE && outcome != EVENTS_LEASE_LOST)
-		notifier_poke(env->notifier); /* a retry, or compensation events, for a worker */
+		notifier_poke(
+		        run->env->notifier); /* a retry, or compensation events, for a worker */
 	if (outcome == EVENTS_DONE) {
 		out->status = 200;
 		out->body = hook.body;
@@ -298,96 +324,45 @@ static bool run_sync_handler(const struct events_env *env, struct db_conn *c,
 }
 
 /* terminus_checkouts_total and the per-store series, for answers decided now (not replays). */
-static void count_checkout(const struct checkout_input *in, const struct idem_answer *out,
-                           const struct tx_state *st)
+static void count_checkout(const struct checkout_run *run, const struct idem_answer *out)
 {
 	const char *outcome = out->status == 200   ? "confirmed"
 	                      : out->status == 202 ? "accepted"
-	                      : st->code != NULL   ? st->code
+	                      : run->code != NULL  ? run->code
 	                                           : "other";
 
-	metrics_inc(M_CHECKOUTS, outcome, st->async ? "async" : "sync");
-	metrics_inc(M_STORE_CHECKOUTS, in->store->slug, outcome);
+	metrics_inc(M_CHECKOUTS, outcome, run->async ? "async" : "sync");
+	metrics_inc(M_STORE_CHECKOUTS, run->in->store->slug, outcome);
 }
 
 bool checkout_execute(const struct events_env *env, struct db_conn *c,
                       const struct checkout_input *in, struct idem_answer *out, struct err *e)
 {
-	struct tx_state st;
-	enum tx_result res = TX_ERROR;
-	bool ok = false, owned = false;
+	const char *lock_params[] = {in->order_id, in->store->id};
+	const struct idem_op op = {
+	        .name = "checkout",
+	        .store_id = in->store->id,
+	        .key = in->idempotency_key,
+	        .fingerprint = in->fingerprint,
+	        .first = &st_lock,
+	        .nfirst = 2,
+	        .first_params = lock_params,
+	        .prepare = choose_path,
+	        .tx = checkout_tx,
+	        .after_commit = wake_workers,
+	        .finish = checkout_finish,
+	};
+	struct checkout_run run;
+	bool ok;
 
-	memset(&st, 0, sizeof(st));
-	if (!idem_start(c, in->store->id, in->idempotency_key, in->fingerprint, &owned, out, e))
-		return false;
-	if (!owned)
-		return true; /* a replay */
-
-	/* The path is decided once per order (stable hash of the order id) and stored with it. */
-	if (!flags_on(env->flags, c, in->store->id, FLAG_CHECKOUT_ASYNC, in->order_id, &st.async,
-	              e))
-		goto release_key;
-	for (int attempt = 0; attempt <= DB_TX_RETRIES; attempt++) {
-		res = checkout_tx(env, c, in, &st, e);
-		if (res != TX_ERROR || !db_is_retryable(e) || !db_conn_ok(c))
-			break;
-		log_info("checkout transaction retried after %s", e->sqlstate);
-		err_release(e);
-		json_decref(st.payload);
-		st.payload = NULL;
-	}
-
-	switch (res) {
-	case TX_ERROR:
-		goto release_key;
-	case TX_NOT_FOUND:
-		err_set(e, 404, "not_found", "no order %s in this store", in->order_id);
-		goto release_key;
-	case TX_DECIDED:
-		/* No effects were committed; store the decision with the key. */
-		if (!db_begin(c, in->store->id, false, e))
-			goto release_key;
-		if (!idem_complete(c, in->store->id, in->idempotency_key, st.status, st.body, e) ||
-		    !db_commit(c, e)) {
-			db_rollback(c);
-			goto release_key;
-		}
-		out->status = st.status;
-		out->body = st.body;
-		st.body = NULL;
-		ok = true;
-		break;
-	case TX_RESUME:
-		ok = answer_from_state(c, in, out, e);
-		if (!ok)
-			goto release_key;
-		break;
-	case TX_COMMITTED:
-		if (st.async) {
-			notifier_poke(env->notifier);
-			out->status = st.status;
-			out->body = st.body;
-			st.body = NULL;
-			ok = true;
-		} else {
-			/* Effects are committed: from here the key must not be released, or a retry
-			 * would check out again. On failure it stays in flight until its lease
-			 * lapses; the retry then resumes (TX_RESUME). */
-			ok = run_sync_handler(env, c, in, &st, out, e);
-		}
-		break;
-	}
-	if (ok)
-		count_checkout(in, out, &st);
-	json_decref(st.payload);
-	free(st.body);
+	memset(&run, 0, sizeof(run));
+	run.env = env;
+	run.in = in;
+	ok = idem_run(c, &op, &run, out, e);
+	if (ok && !out->replayed)
+		count_checkout(&run, out);
+	json_decref(run.payload);
 	return ok;
-release_key:
-	json_decref(st.payload);
-	free(st.body);
-	if (db_conn_ok(c))
-		idem_release(c, in->store->id, in->idempotency_key);
-	return false;
 }
 
 /* ---- the checkout's SQL for pgbench (checkout.h) ------------------------------------------- */

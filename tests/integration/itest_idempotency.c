@@ -1,6 +1,8 @@
 /*
  * itest_idempotency.c — the Idempotency-Key contract of guarantees §3 on checkout, one request at
- * a time (itest_concurrency covers keys raced by many requests at once).
+ * a time (itest_concurrency covers keys raced by many requests at once), and the contract of the
+ * runner behind checkout and cancel (idem_op.h): a transaction that fails is rolled back and
+ * either rerun or leaves its key free, and a stored refusal replays byte for byte.
  *
  * "No new effect of any kind" is checked in the database, not only in the answer: for the
  * order and product involved, the counts of payments, outbox events, stock movements, timeline
@@ -12,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "constants.h"
 #include "harness.h"
 #include "fixtures.h"
+#include "procs.h"
 #include "banned.h"
 
 static struct h_store sync_store;  /* checkout.async_enabled off */
@@ -595,6 +599,267 @@ static void test_canonical_body_escapes(void **state)
 	canonical_case("{\"payment_token\":\"tok\\u005fok\"}");
 }
 
+/* ---- the runner's contract (idem_op.h), by failures injected into the transaction ---------- */
+
+/*
+ * A trigger on order_events, the timeline row that both checkout and cancel write inside their
+ * transaction, fails the insert of one order's move to one status with a chosen SQLSTATE for
+ * its first `failures` firings. The firings are counted by a sequence, which is not
+ * transactional, so the count survives the rollbacks it causes. Installed by the suite's owner
+ * connection; SECURITY DEFINER so that it reads its table whatever role the API runs as.
+ */
+static void faults_install(void)
+{
+	h_db_exec("CREATE TABLE IF NOT EXISTS itest_tx_faults (order_id uuid NOT NULL, "
+	          "to_status text NOT NULL, sqlstate text NOT NULL, failures int NOT NULL, "
+	          "PRIMARY KEY (order_id, to_status))",
+	          NULL);
+	h_db_exec("CREATE SEQUENCE IF NOT EXISTS itest_tx_fault_hits", NULL);
+	h_db_exec("CREATE OR REPLACE FUNCTION itest_tx_fault() RETURNS trigger "
+	          "LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$ "
+	          "DECLARE f itest_tx_faults%ROWTYPE; "
+	          "BEGIN "
+	          "  SELECT * INTO f FROM itest_tx_faults "
+	          "  WHERE order_id = NEW.order_id AND to_status = NEW.to_status; "
+	          "  IF FOUND AND nextval('itest_tx_fault_hits') <= f.failures THEN "
+	          "    RAISE EXCEPTION 'injected by itest_idempotency' USING ERRCODE = f.sqlstate; "
+	          "  END IF; "
+	          "  RETURN NEW; "
+	          "END $$",
+	          NULL);
+	h_db_exec("DROP TRIGGER IF EXISTS itest_tx_fault ON order_events", NULL);
+	h_db_exec("CREATE TRIGGER itest_tx_fault BEFORE INSERT ON order_events "
+	          "FOR EACH ROW EXECUTE FUNCTION itest_tx_fault()",
+	          NULL);
+}
+
+/* From now on the order's move to to_status fails with sqlstate, the first `failures` times. */
+static void fault_arm(const char *order_id, const char *to_status, const char *sqlstate,
+                      int failures)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%d", failures);
+	faults_install();
+	h_db_exec("DELETE FROM itest_tx_faults", NULL);
+	h_db_exec("INSERT INTO itest_tx_faults VALUES ($1, $2, $3, $4::int)", order_id, to_status,
+	          sqlstate, n, NULL);
+	h_db_exec("SELECT setval('itest_tx_fault_hits', 1, false)", NULL);
+}
+
+static void fault_disarm(void)
+{
+	h_db_exec("DELETE FROM itest_tx_faults", NULL);
+}
+
+/* How often the armed fault fired (failed or, once its failures were spent, let through). */
+static long long fault_hits(void)
+{
+	return h_db_ll("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+	               "FROM itest_tx_fault_hits",
+	               NULL);
+}
+
+static long long key_rows(const struct h_store *s, const char *key)
+{
+	return h_db_ll("SELECT count(*) FROM idempotency_keys WHERE store_id = $1 AND key = $2",
+	               s->id, key, NULL);
+}
+
+/* A transaction that fails for good (not a serialization failure) runs once, leaves no effect
+ * and releases its key: the retry with the same key runs as a first request. */
+static void test_tx_error_releases_key(void **state)
+{
+	struct resp r = {0};
+	struct resp again = {0};
+	char pid[H_ID_LEN];
+	char oid[H_ID_LEN];
+	char key[80];
+	struct effects before;
+	struct effects after;
+
+	(void)state;
+	h_must_create_product(&sync_store, 100, 5, pid);
+	h_must_create_order(&sync_store, pid, 2, oid);
+	h_unique_key(key, sizeof(key), "txerr");
+	fault_arm(oid, "payment_authorized", "P0001", 1);
+	effects_read(&before, &sync_store, oid, pid);
+
+	h_checkout(&r, &sync_store, oid, key, "tok_ok");
+	H_ERROR(&r, 500, "internal_error");
+	H_CHECK(fault_hits() == 1,
+	        "a failure that is not a serialization failure was retried "
+	        "(%lld attempts)",
+	        fault_hits());
+	H_CHECK(key_rows(&sync_store, key) == 0, "the failed checkout kept its key");
+	effects_read(&after, &sync_store, oid, pid);
+	/* The outbox insert ran before the failing statement: rolled back with it. */
+	SAME_EFFECTS(&before, &after);
+
+	h_checkout(&r, &sync_store, oid, key, "tok_ok");
+	H_STATUS(&r, 200);
+	NOT_REPLAYED(&r);
+	H_JSTR(r.json, "status", "confirmed");
+	h_checkout(&again, &sync_store, oid, key, "tok_ok");
+	REPLAYED(&r, &again);
+	H_CHECK(h_must_available(&sync_store, pid) == 3, "want 2 of 5 taken once");
+	fault_disarm();
+	resp_release(&r);
+	resp_release(&again);
+}
+
+/* Serialization failures rerun the whole transaction: the failed attempts' effects are gone,
+ * the request answers as if it had run once. */
+static void test_tx_serialization_failure_is_retried(void **state)
+{
+	struct resp r = {0};
+	struct resp again = {0};
+	char pid[H_ID_LEN];
+	char oid[H_ID_LEN];
+	char key[80];
+	long long v;
+
+	(void)state;
+	h_must_create_product(&async_store, 100, 5, pid);
+	h_must_create_order(&async_store, pid, 2, oid);
+	h_unique_key(key, sizeof(key), "txretry");
+	fault_arm(oid, "payment_authorized", "40001", 2);
+
+	h_checkout(&r, &async_store, oid, key, "tok_ok");
+	H_STATUS(&r, 202);
+	NOT_REPLAYED(&r);
+	H_JSTR(r.json, "status", "payment_authorized");
+	H_CHECK(fault_hits() == 3, "want 2 failed attempts and a third that ran, got %lld",
+	        fault_hits());
+	v = h_db_ll("SELECT count(*) FROM outbox_events WHERE aggregate_id = $1 "
+	            "AND type = 'PaymentAuthorized'",
+	            oid, NULL);
+	H_CHECK(v == 1, "%lld PaymentAuthorized events: the failed attempts' were kept", v);
+	H_CHECK(h_db_ll("SELECT count(*) FROM payments WHERE order_id = $1", oid, NULL) == 1,
+	        "want exactly one payment");
+	H_CHECK(h_db_ll("SELECT count(*) FROM inventory_movements WHERE order_id = $1", oid,
+	                NULL) == 1,
+	        "want exactly one stock movement");
+	H_CHECK(h_must_available(&async_store, pid) == 3, "want 2 of 5 taken once");
+	h_checkout(&again, &async_store, oid, key, "tok_ok");
+	REPLAYED(&r, &again);
+	fault_disarm();
+	resp_release(&r);
+	resp_release(&again);
+}
+
+/* The reruns are bounded (DB_TX_RETRIES); the last failure answers 503 and frees the key. */
+static void test_tx_retries_are_bounded(void **state)
+{
+	struct resp r = {0};
+	char pid[H_ID_LEN];
+	char oid[H_ID_LEN];
+	char key[80];
+	struct effects before;
+	struct effects after;
+
+	(void)state;
+	h_must_create_product(&sync_store, 100, 5, pid);
+	h_must_create_order(&sync_store, pid, 1, oid);
+	h_unique_key(key, sizeof(key), "txbound");
+	fault_arm(oid, "payment_authorized", "40P01", 1000);
+	effects_read(&before, &sync_store, oid, pid);
+
+	h_checkout(&r, &sync_store, oid, key, "tok_ok");
+	H_ERROR(&r, 503, "database_unavailable");
+	H_CHECK(fault_hits() == 1 + DB_TX_RETRIES, "want %d attempts, got %lld", 1 + DB_TX_RETRIES,
+	        fault_hits());
+	H_CHECK(key_rows(&sync_store, key) == 0, "the failed checkout kept its key");
+	effects_read(&after, &sync_store, oid, pid);
+	SAME_EFFECTS(&before, &after);
+
+	fault_disarm();
+	h_checkout(&r, &sync_store, oid, key, "tok_ok");
+	H_STATUS(&r, 200);
+	NOT_REPLAYED(&r);
+	H_JSTR(r.json, "status", "confirmed");
+	resp_release(&r);
+}
+
+/* Cancel runs on the same runner: a failed transaction leaves the order as it was and its key
+ * free. */
+static void test_cancel_tx_error_releases_key(void **state)
+{
+	struct resp r = {0};
+	struct resp again = {0};
+	char pid[H_ID_LEN];
+	char oid[H_ID_LEN];
+	char key[80];
+	struct effects before;
+	struct effects after;
+
+	(void)state;
+	h_must_create_product(&sync_store, 100, 5, pid);
+	h_must_create_order(&sync_store, pid, 1, oid);
+	h_unique_key(key, sizeof(key), "cxlerr");
+	fault_arm(oid, "cancelled", "P0001", 1);
+	effects_read(&before, &sync_store, oid, pid);
+
+	p_cancel(&r, &sync_store, oid, key, sync_store.key, NULL);
+	H_ERROR(&r, 500, "internal_error");
+	H_CHECK(key_rows(&sync_store, key) == 0, "the failed cancel kept its key");
+	effects_read(&after, &sync_store, oid, pid);
+	SAME_EFFECTS(&before, &after);
+
+	p_cancel(&r, &sync_store, oid, key, sync_store.key, NULL);
+	H_STATUS(&r, 200);
+	NOT_REPLAYED(&r);
+	H_JSTR(r.json, "status", "cancelled");
+	p_cancel(&again, &sync_store, oid, key, sync_store.key, NULL);
+	REPLAYED(&r, &again);
+	fault_disarm();
+	resp_release(&r);
+	resp_release(&again);
+}
+
+/* A refusal is a decided outcome: stored with the key exactly as first sent, and replayed byte
+ * for byte without touching the order again. */
+static void test_cancel_refusal_is_stored(void **state)
+{
+	struct resp first = {0};
+	struct resp r = {0};
+	char pid[H_ID_LEN];
+	char oid[H_ID_LEN];
+	char key[80];
+	struct effects before;
+	struct effects after;
+	char *stored;
+
+	(void)state;
+	h_must_create_product(&sync_store, 100, 5, pid);
+	h_must_create_order(&sync_store, pid, 1, oid);
+	h_unique_key(key, sizeof(key), "cxl");
+	p_cancel(&r, &sync_store, oid, key, sync_store.key, NULL);
+	H_STATUS(&r, 200);
+
+	h_unique_key(key, sizeof(key), "cxlref");
+	p_cancel(&first, &sync_store, oid, key, sync_store.key, NULL);
+	H_ERROR(&first, 409, "order_not_cancellable");
+	H_JSTR(first.json, "error.details.status", "cancelled");
+	NOT_REPLAYED(&first);
+	stored = h_db_str("SELECT response_status || ' ' || response_body FROM idempotency_keys "
+	                  "WHERE store_id = $1 AND key = $2 AND status = 'completed'",
+	                  sync_store.id, key, NULL);
+	H_CHECK(stored != NULL && strncmp(stored, "409 ", 4) == 0 &&
+	                strcmp(stored + 4, first.body) == 0,
+	        "stored %s, sent 409 %s", stored ? stored : "nothing", first.body);
+	free(stored);
+	effects_read(&before, &sync_store, oid, pid);
+
+	p_cancel(&r, &sync_store, oid, key, sync_store.key, NULL);
+	REPLAYED(&first, &r);
+	H_CHECK(r.status == 409, "replayed %ld, want 409", r.status);
+	effects_read(&after, &sync_store, oid, pid);
+	SAME_EFFECTS(&before, &after);
+	resp_release(&first);
+	resp_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +876,11 @@ int main(void)
 	        cmocka_unit_test(test_in_flight_duplicate),
 	        cmocka_unit_test(test_canonical_body_whitespace),
 	        cmocka_unit_test(test_canonical_body_escapes),
+	        cmocka_unit_test(test_tx_error_releases_key),
+	        cmocka_unit_test(test_tx_serialization_failure_is_retried),
+	        cmocka_unit_test(test_tx_retries_are_bounded),
+	        cmocka_unit_test(test_cancel_tx_error_releases_key),
+	        cmocka_unit_test(test_cancel_refusal_is_stored),
 	};
 
 	return H_RUN_SUITE("itest_idempotency", tests, group_setup, NULL);
