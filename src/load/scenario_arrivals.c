@@ -42,7 +42,7 @@ void plan_streams(struct run *R)
 		R->nstreams = 1;
 		break;
 	case SC_CHECKOUT:
-		R->nstreams = 0; /* no arrivals: a closed loop (run_closed) */
+		R->nstreams = 0; /* no arrivals: a closed loop (run_closed_loop) */
 		break;
 	case SC_MIXED:
 	case SC_CHAOS:
@@ -96,9 +96,10 @@ static void end_load(struct run *R)
 	stats_progress_end(&R->stats);
 }
 
-void run_load(struct run *R, struct chaos *chaos)
+void run_open_loop(struct run *R)
 {
 	const struct load_opts *o = R->o;
+	struct chaos *chaos = R->chaos;
 	double t0 = mono_now(), t_end = t0 + o->duration_s, grace_end = 0;
 
 	R->stats.t_start = t0;
@@ -145,7 +146,7 @@ void run_load(struct run *R, struct chaos *chaos)
 /* checkout: --concurrency clients, each sending its next checkout when the previous one is
  * settled, until every order made up front was checked out (or --duration has passed: then
  * the checkouts in flight may still finish within the grace period). */
-void run_closed(struct run *R)
+void run_closed_loop(struct run *R)
 {
 	const struct load_opts *o = R->o;
 	double t0 = mono_now(), grace_end = 0;

@@ -2,7 +2,7 @@
  * scenario_internal.h — the state of one run, shared by the files that make its phases (not
  * part of scenario.h, which is what main.c sees):
  *
- *   scenario.c           the entry points: defaults, and scenario_run from setup to report
+ *   scenario.c           the entry points: defaults, and scenario_run as its steps in order
  *   scenario_setup.c     before the load: processes, targets, stores and products, pending orders
  *   scenario_arrivals.c  the streams of arrivals, and the open and closed loops that send them
  *   scenario_flows.c     the client flows: their requests, answers and retries
@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <jansson.h>
 
 #include "fleet.h"
@@ -79,11 +78,19 @@ struct counts {
 };
 
 struct run {
-	const struct load_opts *o;
+	/* The options as given, but with the log directory and operator key the run made itself
+	 * when it starts processes and none was given (they point into the buffers below). */
+	struct load_opts opts;
+	const struct load_opts *o; /* &opts */
+	char logdir_buf[64], opkey_buf[64];
 	struct rng rng;
 	struct http_engine *eng;
 	struct stats stats;
 	struct ledger ledger;
+	struct fleet fleet;  /* the processes the run starts itself (--apis, --workers) */
+	struct pgctl pg;     /* chaos: the cluster it restarts */
+	struct chaos *chaos; /* chaos: the fault schedule; NULL otherwise */
+	bool chaos_ok;       /* chaos: everything came back afterwards */
 	struct store *stores;
 	int nstores;
 	const char *apis[LOAD_MAX_APIS * 2];
@@ -96,7 +103,8 @@ struct run {
 	char run_id[12];
 	uint64_t key_seq;
 	bool aborting;
-	long long units; /* flash-sale: units on sale in total */
+	bool prepare_only; /* checkout --prepare-only: stores and orders made, no load, no check */
+	long long units;   /* flash-sale: units on sale in total */
 	/* checkout (closed loop) */
 	struct oref *orders; /* the pending orders made up front, in checkout order */
 	size_t norders, next_order;
@@ -110,16 +118,18 @@ struct run {
 /* Set by SIGINT and SIGTERM: every phase winds down as soon as it sees it (scenario.c). */
 extern volatile sig_atomic_t stop_requested;
 
-/* scenario_setup.c */
-bool setup_store(struct run *R, const char *base, int i);
-bool make_orders(struct run *R);
-void settle(struct run *R);
-bool start_fleet(const struct load_opts *o, struct fleet *fleet, struct run *R);
+/* scenario_setup.c: the processes, targets, stores and products, and for checkout its pending
+ * orders (settled unless --prepare-only or --no-check). False (printed) when the run cannot be
+ * made. */
+bool setup_run(struct run *R);
 
 /* scenario_arrivals.c */
+/* The streams of arrivals of the scenario (none for checkout, a closed loop). */
 void plan_streams(struct run *R);
-void run_load(struct run *R, struct chaos *chaos);
-void run_closed(struct run *R);
+/* Runs the arrivals to --duration, then waits for their answers (a grace period at most). */
+void run_open_loop(struct run *R);
+/* checkout: --concurrency clients check out the orders made up front. */
+void run_closed_loop(struct run *R);
 
 /* scenario_flows.c */
 /* Starts the flow of the stream's next arrival, its first request scheduled for t. */
@@ -129,9 +139,11 @@ void start_flow(struct run *R, struct stream *s, double t);
 bool start_closed(struct run *R, double t);
 
 /* scenario_report.c */
-json_t *counts_json(const struct run *R);
-void print_header(const struct run *R, FILE *out);
-void print_counts(const struct run *R, FILE *out);
-bool write_json(const char *path, json_t *j);
+/* After the load: the summary on stdout, the invariants checked (unless --no-check), and with
+ * --json the report into *report (new reference). Returns the exit status so far. */
+int report_run(struct run *R, json_t **report);
+/* Last: stops the processes the run started (their counts go into report, if any), writes the
+ * report and the ledger. Returns status, or 2 when one of them could not be written. */
+int report_write(struct run *R, json_t *report, int status);
 
 #endif

@@ -32,40 +32,14 @@ static bool setup_call(const char *base, const char *method, const char *path, c
 	return false;
 }
 
-bool setup_store(struct run *R, const char *base, int i)
+/* The store's products (--products of them, --stock units each), in SKU order. */
+static bool setup_products(struct run *R, const char *base, struct store *s)
 {
 	const struct load_opts *o = R->o;
-	struct store *s = &R->stores[i];
 	struct http_answer a;
-	char path[160], name[96];
-	const char *id, *key;
+	char path[160];
+	const char *id;
 
-	snprintf(s->slug, sizeof(s->slug), "ld-%s-%d", R->run_id, i);
-	snprintf(name, sizeof(name), "terminus-load %s %s", o->name, s->slug);
-	s->sync = strcmp(o->path, "sync") == 0 || (strcmp(o->path, "both") == 0 && i % 2 == 1);
-	if (!setup_call(
-	            base, "POST", "/v1/stores", o->operator_key,
-	            json_pack("{s:s,s:s,s:s}", "slug", s->slug, "name", name, "currency", "USD"),
-	            201, &a))
-		goto fail;
-	id = json_string_value(json_object_get(json_object_get(a.json, "store"), "id"));
-	key = json_string_value(json_object_get(a.json, "admin_key"));
-	if (!id || !key) {
-		fprintf(stderr, "terminus-load: setup: store answer without id or key: %s\n",
-		        a.body);
-		goto fail;
-	}
-	snprintf(s->id, sizeof(s->id), "%s", id);
-	snprintf(s->key, sizeof(s->key), "%s", key);
-	http_answer_release(&a);
-	if (s->sync) {
-		snprintf(path, sizeof(path), "/v1/stores/%s/flags/checkout.async_enabled", s->slug);
-		if (!setup_call(base, "PUT", path, s->key,
-		                json_pack("{s:b,s:i}", "enabled", 0, "rollout_percent", 100), 200,
-		                &a))
-			goto fail;
-		http_answer_release(&a);
-	}
 	s->nproducts = o->products;
 	s->products = xcalloc((size_t)o->products, sizeof(*s->products));
 	snprintf(path, sizeof(path), "/v1/stores/%s/products", s->slug);
@@ -80,18 +54,60 @@ bool setup_store(struct run *R, const char *base, int i)
 		                          (json_int_t)(100 + 50 * k), "inventory",
 		                          (json_int_t)o->stock),
 		                201, &a))
-			goto fail;
+			goto release_answer;
 		id = json_string_value(json_object_get(a.json, "id"));
 		if (!id) {
 			fprintf(stderr, "terminus-load: setup: product answer without id: %s\n",
 			        a.body);
-			goto fail;
+			goto release_answer;
 		}
 		snprintf(s->products[k], sizeof(s->products[k]), "%s", id);
 		http_answer_release(&a);
 	}
 	return true;
-fail:
+release_answer:
+	http_answer_release(&a);
+	return false;
+}
+
+/* Store i of the run: its slug from the run's id, its checkout path (--path; both: every other
+ * store synchronous), its admin key, then its products. */
+static bool setup_store(struct run *R, const char *base, int i)
+{
+	const struct load_opts *o = R->o;
+	struct store *s = &R->stores[i];
+	struct http_answer a;
+	char path[160], name[96];
+	const char *id, *key;
+
+	snprintf(s->slug, sizeof(s->slug), "ld-%s-%d", R->run_id, i);
+	snprintf(name, sizeof(name), "terminus-load %s %s", o->name, s->slug);
+	s->sync = strcmp(o->path, "sync") == 0 || (strcmp(o->path, "both") == 0 && i % 2 == 1);
+	if (!setup_call(
+	            base, "POST", "/v1/stores", o->operator_key,
+	            json_pack("{s:s,s:s,s:s}", "slug", s->slug, "name", name, "currency", "USD"),
+	            201, &a))
+		goto release_answer;
+	id = json_string_value(json_object_get(json_object_get(a.json, "store"), "id"));
+	key = json_string_value(json_object_get(a.json, "admin_key"));
+	if (!id || !key) {
+		fprintf(stderr, "terminus-load: setup: store answer without id or key: %s\n",
+		        a.body);
+		goto release_answer;
+	}
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	snprintf(s->key, sizeof(s->key), "%s", key);
+	http_answer_release(&a);
+	if (s->sync) {
+		snprintf(path, sizeof(path), "/v1/stores/%s/flags/checkout.async_enabled", s->slug);
+		if (!setup_call(base, "PUT", path, s->key,
+		                json_pack("{s:b,s:i}", "enabled", 0, "rollout_percent", 100), 200,
+		                &a))
+			goto release_answer;
+		http_answer_release(&a);
+	}
+	return setup_products(R, base, s);
+release_answer:
 	http_answer_release(&a);
 	return false;
 }
@@ -120,42 +136,41 @@ static struct db_stmt st_make_orders = DB_STMT(
         "      SELECT id, $1::uuid, NULL, 'pending', 'created' FROM o) "
         "SELECT x.id FROM x ORDER BY x.g");
 
-bool make_orders(struct run *R)
+/* The statements that make the orders, on c; false (e says why) when one failed. res[i] holds
+ * store i's order ids. */
+static bool insert_orders(struct run *R, struct db_conn *c, PGresult **res, struct err *e)
 {
 	const struct load_opts *o = R->o;
-	struct err e = ERR_INIT;
-	struct db_conn *c;
-	PGresult **res = xcalloc((size_t)R->nstores, sizeof(*res));
-	double t0 = mono_now();
-	bool ok = false;
-	size_t total = 0;
-	int rows = 0;
 	PGresult *r;
 
-	c = db_conn_open(o->db, DB_ROLE_OWNER, &e);
-	if (!c) {
-		fprintf(stderr, "terminus-load: cannot connect to the database: %s\n", e.message);
-		goto out;
-	}
-	r = db_exec_sql(c, "SET statement_timeout = '600s'", &e);
+	r = db_exec_sql(c, "SET statement_timeout = '600s'", e);
 	if (!r)
-		goto failed;
+		return false;
 	PQclear(r);
 	for (int i = 0; i < R->nstores; i++) {
 		long long n = o->orders / R->nstores + (i < o->orders % R->nstores ? 1 : 0);
 		char count[24];
 
 		snprintf(count, sizeof(count), "%lld", n);
-		res[i] = db_exec(c, &st_make_orders, DB_PARAMS(R->stores[i].id, count), &e);
+		res[i] = db_exec(c, &st_make_orders, DB_PARAMS(R->stores[i].id, count), e);
 		if (!res[i])
-			goto failed;
+			return false;
 	}
 	/* Bulk-loaded rows: planner statistics as autovacuum would refresh them over time. */
-	r = db_exec_sql(c, "ANALYZE orders, order_items, order_events", &e);
+	r = db_exec_sql(c, "ANALYZE orders, order_items, order_events", e);
 	if (!r)
-		goto failed;
+		return false;
 	PQclear(r);
-	/* Interleaved over the stores, so `--path both` alternates sync and async checkouts. */
+	return true;
+}
+
+/* The orders of every store into R->orders (and the ledger), in checkout order: interleaved over
+ * the stores, so `--path both` alternates sync and async checkouts. */
+static void collect_orders(struct run *R, PGresult *const *res)
+{
+	size_t total = 0;
+	int rows = 0;
+
 	for (int i = 0; i < R->nstores; i++) {
 		total += PQntuples(res[i]);
 		if (PQntuples(res[i]) > rows)
@@ -174,18 +189,35 @@ bool make_orders(struct run *R)
 			R->norders++;
 		}
 	}
-	R->c.orders_created = R->norders;
-	R->setup_s = mono_now() - t0;
-	ok = true;
-	goto out;
-failed:
-	fprintf(stderr, "terminus-load: making the pending orders: %s\n", e.message);
-out:
+}
+
+/* checkout: the pending orders of every store (st_make_orders); how long it took goes into the
+ * report, to tell the setup apart from the measurement. */
+static bool make_orders(struct run *R)
+{
+	struct err e = ERR_INIT;
+	PGresult **res = xcalloc((size_t)R->nstores, sizeof(*res));
+	double t0 = mono_now();
+	struct db_conn *c = db_conn_open(R->o->db, DB_ROLE_OWNER, &e);
+	bool ok = false;
+
+	if (!c) {
+		fprintf(stderr, "terminus-load: cannot connect to the database: %s\n", e.message);
+		goto release_results;
+	}
+	ok = insert_orders(R, c, res, &e);
+	if (ok) {
+		collect_orders(R, res);
+		R->c.orders_created = R->norders;
+		R->setup_s = mono_now() - t0;
+	} else {
+		fprintf(stderr, "terminus-load: making the pending orders: %s\n", e.message);
+	}
+	db_conn_free(c);
+release_results:
 	for (int i = 0; i < R->nstores; i++)
 		PQclear(res[i]);
 	free(res);
-	if (c)
-		db_conn_free(c);
 	err_release(&e);
 	return ok;
 }
@@ -198,7 +230,7 @@ static struct db_stmt st_pending = DB_STMT(
  * POST …/orders). Before the measurement the workers finish them, so that the checkouts do not
  * share the machine with a backlog of N creations no shop makes at once. Bounded by
  * --drain-timeout; what is left is reported. */
-void settle(struct run *R)
+static void settle(struct run *R)
 {
 	const char **ids = xcalloc((size_t)R->nstores, sizeof(*ids));
 	struct err e = ERR_INIT;
@@ -234,10 +266,13 @@ void settle(struct run *R)
 	free(ids);
 }
 
-/* ---- the run's processes --------------------------------------------------------------------- */
+/* ---- the run's processes and targets --------------------------------------------------------- */
 
-bool start_fleet(const struct load_opts *o, struct fleet *fleet, struct run *R)
+/* Starts them and waits until every API is ready. */
+static bool start_fleet(struct run *R)
 {
+	const struct load_opts *o = R->o;
+	struct fleet *fleet = &R->fleet;
 	bool ok = true;
 
 	for (int i = 0; i < o->spawn_apis; i++)
@@ -257,4 +292,62 @@ bool start_fleet(const struct load_opts *o, struct fleet *fleet, struct run *R)
 		R->apis[R->napis++] = p->base;
 	}
 	return ok;
+}
+
+/* --apis and --workers: a log directory and an operator key unless given (made up: the run's
+ * own APIs are started with it), then the processes; the APIs become targets. */
+static bool start_processes(struct run *R)
+{
+	struct load_opts *oo = &R->opts;
+
+	if (!oo->log_dir) {
+		snprintf(R->logdir_buf, sizeof(R->logdir_buf), "%s/terminus-load.XXXXXX",
+		         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		if (!mkdtemp(R->logdir_buf)) {
+			fprintf(stderr, "terminus-load: mkdtemp: %s\n", strerror(errno));
+			return false;
+		}
+		oo->log_dir = R->logdir_buf;
+	}
+	if (!oo->operator_key) {
+		random_hex(R->opkey_buf, 40);
+		oo->operator_key = R->opkey_buf;
+	}
+	R->fleet.bindir = oo->bindir;
+	R->fleet.db = oo->db;
+	R->fleet.operator_key = oo->operator_key;
+	R->fleet.logdir = oo->log_dir;
+	R->fleet.retry_base_ms = oo->retry_base_ms;
+	fprintf(stderr, "terminus-load: starting %d API and %d worker processes (logs in %s)\n",
+	        oo->spawn_apis, oo->spawn_workers, oo->log_dir);
+	return start_fleet(R);
+}
+
+bool setup_run(struct run *R)
+{
+	const struct load_opts *o = R->o;
+
+	if ((o->spawn_apis > 0 || o->spawn_workers > 0) && !start_processes(R))
+		return false;
+	for (int i = 0; i < o->napis; i++)
+		R->apis[R->napis++] = o->apis[i];
+	if (R->napis == 0)
+		R->apis[R->napis++] = "http://127.0.0.1:8080";
+	if (!o->operator_key) {
+		fprintf(stderr,
+		        "terminus-load: the run creates its own stores: give --operator-key "
+		        "or TERMINUS_OPERATOR_KEY\n");
+		return false;
+	}
+	R->nstores = o->stores;
+	R->stores = xcalloc((size_t)R->nstores, sizeof(*R->stores));
+	for (int i = 0; i < R->nstores; i++) {
+		if (!setup_store(R, R->apis[0], i))
+			return false;
+	}
+	if (o->scenario == SC_CHECKOUT && !make_orders(R))
+		return false;
+	if (o->scenario == SC_CHECKOUT && !R->prepare_only && o->check)
+		settle(R);
+	return true;
 }
