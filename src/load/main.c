@@ -132,7 +132,7 @@ static const struct opt opts[] = {
 	{NULL, "quiet", NULL, OPT_SET, F(quiet), 0, 0, "no progress line"},
 
 	{"checker", "drain-timeout", "D", OPT_DUR, F(o.drain_timeout_s), 0, 0,
-	 "wait this long for the outbox to drain (60s; chaos 90s)"},
+	 "wait this long for the outbox to drain\n(60s; chaos 90s; check 30s)"},
 	{NULL, "no-check", NULL, OPT_CLEAR, F(o.check), 0, 0, "skip the drain and the invariants"},
 	{NULL, "store", "SLUG", OPT_STORES, 0, 0, 0,
 	 "check: only this store (repeatable; default every store)"},
