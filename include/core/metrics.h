@@ -48,7 +48,12 @@ void metrics_observe(enum metric_id id, const char *l1, double seconds);
 struct metrics_text;
 void metrics_gauge(struct metrics_text *t, const char *name, const char *help, const char *label,
                    const char *value, double v);
-/* Renders every metric, then lets extra append gauges. Caller frees; never NULL. */
-char *metrics_render(void (*extra)(struct metrics_text *t, void *arg), void *arg);
+/* Who reads a rendering. Per-tenant series (labelled by store: one store's sales) are only for
+ * the operator; what anyone can read carries no tenant data. */
+enum metrics_audience { METRICS_PUBLIC, METRICS_OPERATOR };
+/* Renders every metric the audience may see, then lets extra append gauges. Caller frees; never
+ * NULL. */
+char *metrics_render(enum metrics_audience audience,
+                     void (*extra)(struct metrics_text *t, void *arg), void *arg);
 
 #endif

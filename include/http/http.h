@@ -91,8 +91,8 @@ struct http_server *http_server_start(const struct http_listen *listen,
 /* Stops accepting, waits for in-flight requests up to HTTP_SHUTDOWN_GRACE_MS, stops. */
 void http_server_stop(struct http_server *s);
 
-/* A small separate listener that answers GET /metrics with metrics_render(extra, arg) and 404
- * otherwise (the worker's metrics endpoint). NULL with e set when it cannot listen. */
+/* A small separate listener that answers GET /metrics with metrics_render(METRICS_PUBLIC, extra,
+ * arg) and 404 otherwise (the worker's metrics endpoint). NULL with e set when it cannot listen. */
 struct metrics_text;
 struct http_metrics;
 struct http_metrics *http_metrics_start(const char *host, int port,

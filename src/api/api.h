@@ -81,6 +81,7 @@ void api_analytics(struct request *req);
 /* api_system.c */
 void api_healthz(struct request *req);
 void api_metrics(struct request *req);
+void api_ops_metrics(struct request *req);
 void api_readyz(struct request *req);
 void api_stores_create(struct request *req);
 void api_stores_list(struct request *req);

@@ -50,6 +50,7 @@ static const struct api_route routes[] = {
         {"GET", "/v1/ops/outbox", ACCESS_OPERATOR, api_ops_outbox},
         {"GET", "/v1/ops/faults", ACCESS_OPERATOR, api_faults_list},
         {"GET", "/v1/ops/workers", ACCESS_OPERATOR, api_ops_workers},
+        {"GET", "/v1/ops/metrics", ACCESS_OPERATOR, api_ops_metrics},
         {"POST", "/v1/ops/dead-letters/{id}/retry", ACCESS_OPERATOR, api_ops_retry_dead},
         {"GET", "/v1/stores/{store}/flags", ACCESS_STORE_ADMIN, api_flags_list},
         {"PUT", "/v1/stores/{store}/flags/{key}", ACCESS_STORE_ADMIN, api_flags_put},

@@ -40,12 +40,24 @@ static void api_gauges(struct metrics_text *t, void *arg)
 	err_release(&e);
 }
 
-void api_metrics(struct request *req)
+static void render_metrics(struct request *req, enum metrics_audience audience)
 {
-	char *text = metrics_render(api_gauges, req);
+	char *text = metrics_render(audience, api_gauges, req);
 
 	reply_content(req, 200, text, strlen(text), "text/plain; version=0.0.4; charset=utf-8");
 	free(text);
+}
+
+/* GET /metrics: for anyone (Prometheus without credentials); no tenant data. */
+void api_metrics(struct request *req)
+{
+	render_metrics(req, METRICS_PUBLIC);
+}
+
+/* GET /v1/ops/metrics: the same and the per-store series, for the operator. */
+void api_ops_metrics(struct request *req)
+{
+	render_metrics(req, METRICS_OPERATOR);
 }
 
 void api_readyz(struct request *req)

@@ -3,6 +3,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct family {
 	const char *help;
 	struct series *series; /* METRICS_MAX_SERIES, allocated on first use */
 	int nseries;
+	bool tenant; /* labelled by store: rendered for the operator only */
 };
 
 static struct family families[M_COUNT] = {
@@ -50,7 +52,7 @@ static struct family families[M_COUNT] = {
                          NULL, 0},
         [M_STORE_CHECKOUTS] = {"terminus_store_checkouts_total", F_COUNTER, "store", "outcome",
                                "Checkouts by store slug and outcome: the one per-tenant series",
-                               NULL, 0},
+                               NULL, 0, true},
         [M_IDEMPOTENCY] = {"terminus_idempotency_total", F_COUNTER, "result", NULL,
                            "Requests with an Idempotency-Key that did not run: replayed, "
                            "reused (422), in_flight (409)",
@@ -273,15 +275,18 @@ void metrics_gauge(struct metrics_text *t, const char *name, const char *help, c
 	put(t, " %.17g\n", v);
 }
 
-char *metrics_render(void (*extra)(struct metrics_text *t, void *arg), void *arg)
+char *metrics_render(enum metrics_audience audience,
+                     void (*extra)(struct metrics_text *t, void *arg), void *arg)
 {
 	struct metrics_text t = {NULL, 0, 4096, NULL};
 
 	t.buf = xmalloc(t.cap);
 	t.buf[0] = '\0';
 	pthread_mutex_lock(&lock);
-	for (int i = 0; i < M_COUNT; i++)
-		render_family(&t, &families[i]);
+	for (int i = 0; i < M_COUNT; i++) {
+		if (!families[i].tenant || audience == METRICS_OPERATOR)
+			render_family(&t, &families[i]);
+	}
 	pthread_mutex_unlock(&lock);
 	if (extra != NULL)
 		extra(&t, arg);

@@ -60,7 +60,7 @@ static enum MHD_Result on_metrics(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	body = found ? metrics_render(m->extra, m->arg) : xstrdup("not found\n");
+	body = found ? metrics_render(METRICS_PUBLIC, m->extra, m->arg) : xstrdup("not found\n");
 	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL)
 		abort(); /* MHD could not allocate the response: out of memory */

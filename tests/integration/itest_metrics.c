@@ -28,21 +28,28 @@ static double sample(const char *text, const char *series)
 	return 0;
 }
 
-static char *scrape(const char *base)
+/* GET path from base (auth: a bearer token, or NULL). */
+static char *scrape_as(const char *base, const char *path, const char *auth)
 {
 	struct resp r = {0};
 	struct h_req q = {0};
 	char *text;
 
 	q.base = base;
-	q.path = "/metrics";
-	H_CHECK(h_request(&q, &r), "GET %s/metrics failed", base);
+	q.path = path;
+	q.auth = auth;
+	H_CHECK(h_request(&q, &r), "GET %s%s failed", base, path);
 	/* Not H_STATUS: the worker's metrics listener serves no API requests, so it carries no
 	 * X-Request-Id. */
-	H_CHECK(r.status == 200, "GET %s/metrics: status %ld", base, r.status);
+	H_CHECK(r.status == 200, "GET %s%s: status %ld", base, path, r.status);
 	text = h_strdup(r.body);
 	resp_release(&r);
 	return text;
+}
+
+static char *scrape(const char *base)
+{
+	return scrape_as(base, "/metrics", NULL);
 }
 
 /* promtool check metrics reads the exposition on stdin; exit 0 means it parsed and linted. */
@@ -110,9 +117,23 @@ static void test_api_and_worker_metrics_follow_a_scenario(void **state)
 	H_CHECK(DELTA("terminus_checkouts_total{outcome=\"payment_declined\",path=\"async\"}") == 1,
 	        "declined checkouts moved by %g",
 	        DELTA("terminus_checkouts_total{outcome=\"payment_declined\",path=\"async\"}"));
+	/* One store's sales are the operator's to see: not on the public /metrics, on
+	 * /v1/ops/metrics with the operator's key (anyone else gets 401). */
 	snprintf(series, sizeof(series),
 	         "terminus_store_checkouts_total{store=\"%s\",outcome=\"accepted\"}", s.slug);
-	H_CHECK(sample(after, series) == CHECKOUTS, "%s = %g", series, sample(after, series));
+	H_CHECK(strstr(after, "terminus_store_checkouts_total") == NULL,
+	        "the public /metrics carries per-store series");
+	{
+		char *ops = scrape_as(h_env.api, "/v1/ops/metrics", h_env.operator_key);
+
+		must_pass_promtool(ops, "API (operator)");
+		H_CHECK(sample(ops, series) == CHECKOUTS, "%s = %g", series, sample(ops, series));
+		free(ops);
+		h_get(&r, "/v1/ops/metrics", NULL);
+		H_ERROR(&r, 401, "unauthorized");
+		h_get(&r, "/v1/ops/metrics", s.key);
+		H_ERROR(&r, 403, "forbidden");
+	}
 	H_CHECK(DELTA("terminus_idempotency_total{result=\"replayed\"}") == 1,
 	        "replays moved by %g", DELTA("terminus_idempotency_total{result=\"replayed\"}"));
 	/* Five new answers and the replay are 202s on the checkout route. */
