@@ -419,29 +419,29 @@ int main(int argc, char **argv)
 	}
 	if (check_cmd) {
 		status = run_check(&c);
-		goto out;
+		goto free_bindir;
 	}
 	if (!c.o.bindir)
 		c.o.bindir = bindir = own_dir();
 	if (c.o.check && !c.o.db) {
 		fprintf(stderr, "terminus-load: --db URL (or TERMINUS_DATABASE_URL) is needed to "
 		                "check the invariants (--no-check skips them)\n");
-		goto out;
+		goto free_bindir;
 	}
 	if ((c.o.spawn_apis > 0 || c.o.spawn_workers > 0) && !c.o.db) {
 		fprintf(stderr, "terminus-load: starting processes needs --db URL\n");
-		goto out;
+		goto free_bindir;
 	}
 	if (c.o.scenario == SC_CHAOS && c.o.pg_restarts > 0 && !c.o.pg_dir) {
 		fprintf(stderr,
 		        "terminus-load chaos: --pg-dir DIR (a cluster made by scripts/pg.sh) "
 		        "is needed to restart PostgreSQL (or --pg-restarts 0)\n");
-		goto out;
+		goto free_bindir;
 	}
 	if (c.o.scenario == SC_CHECKOUT && !c.o.db) {
 		fprintf(stderr, "terminus-load checkout: --db URL (or TERMINUS_DATABASE_URL) is "
 		                "needed: the pending orders are made in SQL\n");
-		goto out;
+		goto free_bindir;
 	}
 	if (c.o.scenario == SC_CHAOS && c.o.spawn_workers == 0 && c.o.kill_interval_s > 0)
 		fprintf(stderr, "terminus-load chaos: no --workers to kill\n");
@@ -450,22 +450,22 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 			        "terminus-load surge: its duration is --warmup + --before + "
 			        "--surge + --after, not --duration\n");
-			goto out;
+			goto free_bindir;
 		}
 		c.o.duration_s = c.o.warmup_s + c.o.before_s + c.o.surge_s + c.o.after_s;
 		if (c.o.before_s <= 0 || c.o.surge_s <= 0 || c.o.after_s <= 0) {
 			fprintf(stderr,
 			        "terminus-load surge: --before, --surge and --after must be "
 			        "longer than 0\n");
-			goto out;
+			goto free_bindir;
 		}
 	}
 	if (c.o.scenario == SC_NOISY_TENANT && c.o.stores < 2) {
 		fprintf(stderr, "terminus-load noisy-tenant: needs --stores 2 or more\n");
-		goto out;
+		goto free_bindir;
 	}
 	status = scenario_run(&c.o);
-out:
+free_bindir:
 	free(bindir);
 	curl_global_cleanup();
 	return status;
