@@ -47,10 +47,10 @@ endif
 INC_CORE   := -Iinclude/core
 INC_HTTP   := $(INC_CORE) -Iinclude/http
 CORE_SRC   := $(wildcard src/core/*.c)
-CORE_OBJ   := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/core/migrations_gen.o
-HTTP_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/http/*.c))
-API_OBJ    := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/api/main.c,$(wildcard src/api/*.c)))
-WORKER_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/worker/main.c,$(wildcard src/worker/*.c)))
+CORE_OBJ   := $(CORE_SRC:src/%.c=$(BUILD)/obj/src/%.o) $(BUILD)/obj/src/core/migrations_gen.o
+HTTP_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/src/%.o,$(wildcard src/http/*.c))
+API_OBJ    := $(patsubst src/%.c,$(BUILD)/obj/src/%.o,$(filter-out src/api/main.c,$(wildcard src/api/*.c)))
+WORKER_OBJ := $(patsubst src/%.c,$(BUILD)/obj/src/%.o,$(filter-out src/worker/main.c,$(wildcard src/worker/*.c)))
 CORE_LIB   := $(BUILD)/lib/libterminus-core.a
 HTTP_LIB   := $(BUILD)/lib/libterminus-http.a
 # The API's and the worker's code without their main, for the tests and fuzz targets.
@@ -92,23 +92,23 @@ $(BUILD)/gen/migrations_gen.c: $(wildcard migrations/*.sql) scripts/embed-migrat
 	@mkdir -p $(@D)
 	scripts/embed-migrations.sh $@
 
-$(BUILD)/obj/core/migrations_gen.o: $(BUILD)/gen/migrations_gen.c
+$(BUILD)/obj/src/core/migrations_gen.o: $(BUILD)/gen/migrations_gen.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INC_CORE) -c $< -o $@
 
-$(BUILD)/obj/core/%.o: src/core/%.c
+$(BUILD)/obj/src/core/%.o: src/core/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INC_CORE) -c $< -o $@
 
-$(BUILD)/obj/http/%.o: src/http/%.c
+$(BUILD)/obj/src/http/%.o: src/http/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INC_HTTP) -c $< -o $@
 
-$(BUILD)/obj/api/%.o: src/api/%.c
+$(BUILD)/obj/src/api/%.o: src/api/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INC_HTTP) -Isrc/api -c $< -o $@
 
-$(BUILD)/obj/worker/%.o: src/worker/%.c
+$(BUILD)/obj/src/worker/%.o: src/worker/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INC_HTTP) -Isrc/worker -c $< -o $@
 
@@ -123,11 +123,11 @@ $(API_LIB): $(API_OBJ)
 $(WORKER_LIB): $(WORKER_OBJ)
 
 # Link order is the layering: a library may use only those after it.
-$(BIN)/terminus-api: $(BUILD)/obj/api/main.o $(API_LIB) $(HTTP_LIB) $(CORE_LIB)
+$(BIN)/terminus-api: $(BUILD)/obj/src/api/main.o $(API_LIB) $(HTTP_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/terminus-worker: $(BUILD)/obj/worker/main.o $(WORKER_LIB) $(HTTP_LIB) $(CORE_LIB)
+$(BIN)/terminus-worker: $(BUILD)/obj/src/worker/main.o $(WORKER_LIB) $(HTTP_LIB) $(CORE_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -2,10 +2,10 @@
 # the core library (database, errors, log, JSON validation, invariants) and with libcurl for its
 # multi interface; it sees no HTTP-layer or API header. Included by the Makefile.
 LOAD_SRC := $(wildcard src/load/*.c)
-LOAD_OBJ := $(LOAD_SRC:src/%.c=$(BUILD)/obj/%.o)
+LOAD_OBJ := $(LOAD_SRC:src/%.c=$(BUILD)/obj/src/%.o)
 BINS     += $(BIN)/terminus-load
 
-$(BUILD)/obj/load/%.o: src/load/%.c
+$(BUILD)/obj/src/load/%.o: src/load/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INC_CORE) -Isrc/load $(shell pkg-config --cflags libcurl) -c $< -o $@
 
