@@ -133,6 +133,7 @@ static void test_api_and_worker_metrics_follow_a_scenario(void **state)
 		H_ERROR(&r, 401, "unauthorized");
 		h_get(&r, "/v1/ops/metrics", s.key);
 		H_ERROR(&r, 403, "forbidden");
+		resp_release(&r);
 	}
 	H_CHECK(DELTA("terminus_idempotency_total{result=\"replayed\"}") == 1,
 	        "replays moved by %g", DELTA("terminus_idempotency_total{result=\"replayed\"}"));
