@@ -66,7 +66,13 @@ IT_SRC   := $(wildcard tests/integration/itest_*.c)
 IT_BIN   := $(IT_SRC:tests/integration/%.c=$(BIN)/tests/%)
 IT_LIB   := $(patsubst tests/integration/%.c,$(BUILD)/obj/tests/%.o,$(filter-out $(IT_SRC),$(wildcard tests/integration/*.c)))
 
-.SECONDARY:
+# Test and fuzz objects are reached only through pattern rules: kept, not deleted as
+# intermediates. (Not a bare .SECONDARY: for every target, which would let make skip a missing
+# object whose binary looks newer than its sources.)
+.SECONDARY: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o) \
+            $(IT_SRC:tests/integration/%.c=$(BUILD)/obj/tests/%.o) \
+            $(patsubst fuzz/%.c,$(BUILD)/obj/fuzz/%.o,$(wildcard fuzz/fuzz_*.c)) \
+            $(BUILD)/gen/migrations_gen.c
 
 .PHONY: all binaries deps deps-ui deps-test run test sanitize format format-check clean tests bench \
         ui ui-test fuzz fuzzers

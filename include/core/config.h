@@ -26,6 +26,7 @@ struct config {
 	int retry_base_ms;
 	int max_attempts;
 	int http_threads;
+	int http_connections_per_ip;
 	int queue_target_ms;
 	int store_rate_limit; /* per store and API process; 0 = none */
 	int store_burst;

@@ -82,6 +82,7 @@ struct http_listen {
 	int port;
 	int threads;         /* handler threads; the queue holds HTTP_QUEUE_MAX_PER_THREAD each */
 	int queue_target_ms; /* a request that waited longer is answered 503 (CoDel-like) */
+	int connections_per_ip; /* beyond this many from one address, a connection is closed */
 };
 
 /* Server lifecycle (server.c). */

@@ -104,7 +104,8 @@ static int cmd_serve(struct app *app)
 	{
 		/* The server reaches the API only through these. */
 		const struct http_listen listen = {app->cfg.listen_host, app->cfg.listen_port,
-		                                   app->cfg.http_threads, app->cfg.queue_target_ms};
+		                                   app->cfg.http_threads, app->cfg.queue_target_ms,
+		                                   app->cfg.http_connections_per_ip};
 		const struct http_routes routes = {app, sizeof(struct request_state), api_admit,
 		                                   api_dispatch};
 

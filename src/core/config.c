@@ -53,6 +53,10 @@ static const struct config_var config_vars[] = {
          "attempts before an event is dead"},
         {"TERMINUS_HTTP_THREADS", VAR_INT, "8", 1, 256, NUM(http_threads),
          "request handler threads (libmicrohttpd's own threads only read and write)"},
+        {"TERMINUS_HTTP_CONNECTIONS_PER_IP", VAR_INT, "64", 1, HTTP_CONNECTION_LIMIT,
+         NUM(http_connections_per_ip),
+         "open connections one client address may hold; beyond them a new connection is closed "
+         "at once, so one address cannot take every connection (slow clients)"},
         {"TERMINUS_QUEUE_TARGET_MS", VAR_INT, "500", 1, 60000, NUM(queue_target_ms),
          "a request that waited longer than this for a handler thread is answered 503 "
          "overloaded with Retry-After (load shedding)"},

@@ -7,9 +7,15 @@
  * a wrong type and which takes numbers); every case is then built from that description, so a
  * new route needs one table entry, not a new test.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "fixtures.h"
@@ -781,6 +787,88 @@ static void test_smuggling_and_encoded_paths(void **state)
 	resp_release(&r);
 }
 
+/* A connection from addr (127.0.0.0/8) to the suite's API, or -1. */
+static int connect_from(const char *addr)
+{
+	struct sockaddr_in src = {0}, dst = {0};
+	int port = 0, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	H_CHECK(fd >= 0, "socket: %s", strerror(errno));
+	H_CHECK(sscanf(h_env.api, "http://127.0.0.1:%d", &port) == 1, "API at %s", h_env.api);
+	src.sin_family = AF_INET;
+	inet_pton(AF_INET, addr, &src.sin_addr);
+	dst.sin_family = AF_INET;
+	dst.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
+	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends GET /healthz on fd and reads for up to timeout_ms: the status, 0 when the server
+ * closed the connection without an answer, -1 when nothing came in time. */
+static int healthz_on(int fd, int timeout_ms)
+{
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	struct pollfd p = {fd, POLLIN, 0};
+	char buf[512];
+	ssize_t n;
+	int status = 0;
+
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0)
+		return 0;
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -1;
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : 0;
+}
+
+/* One address holds at most TERMINUS_HTTP_CONNECTIONS_PER_IP connections (64 by default, as the
+ * suite's API runs): the next one from it is closed at once instead of waiting, another address
+ * is served meanwhile, and once the first address lets go it is served again. */
+static void test_connections_per_address(void **state)
+{
+	enum { PER_IP = 64 };
+	int held[PER_IP], extra, other, again = -1, status = -1;
+	double deadline;
+
+	(void)state;
+	for (int i = 0; i < PER_IP; i++) {
+		held[i] = connect_from("127.0.0.2");
+		H_CHECK(held[i] >= 0, "connection %d from 127.0.0.2: %s", i, strerror(errno));
+	}
+	/* The server counts a connection once it accepted it: a held one answers first. */
+	H_CHECK(healthz_on(held[0], 5000) == 200, "a held connection is not served");
+	extra = connect_from("127.0.0.2");
+	H_CHECK(extra >= 0, "connect: %s", strerror(errno));
+	status = healthz_on(extra, 5000);
+	H_CHECK(status == 0, "connection %d from one address: want closed, got %d", PER_IP + 1,
+	        status);
+	close(extra);
+	other = connect_from("127.0.0.3");
+	H_CHECK(other >= 0 && healthz_on(other, 5000) == 200, "another address is not served");
+	close(other);
+	for (int i = 0; i < PER_IP; i++)
+		close(held[i]);
+	/* The server notices the closes on its next poll: retry until served, with a deadline. */
+	deadline = h_now() + 5;
+	while (h_now() < deadline) {
+		again = connect_from("127.0.0.2");
+		status = again >= 0 ? healthz_on(again, 2000) : -1;
+		if (again >= 0)
+			close(again);
+		if (status == 200)
+			break;
+	}
+	H_CHECK(status == 200, "127.0.0.2 not served after letting go: %d", status);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -794,6 +882,7 @@ int main(void)
 	        cmocka_unit_test(test_framing),
 	        cmocka_unit_test(test_odd_requests),
 	        cmocka_unit_test(test_smuggling_and_encoded_paths),
+	        cmocka_unit_test(test_connections_per_address),
 	};
 
 	return H_RUN_SUITE("itest_badinput", tests, group_setup, NULL);
