@@ -16,8 +16,9 @@
 #                             one detects it); off: thaw it
 #   worker_heartbeat      on: freeze make run's second worker; off: thaw it
 #                             (with a single worker, a stand-in worker is started to detect)
-#   invariant [CHECK]     on: plant rows that break an invariant (stock_ledger,
-#                             confirmed_uncaptured, stuck_authorized; default all three);
+#   invariant [CHECK]     on: plant rows that break an audited invariant (stock_ledger,
+#                             confirmed_one_capture, no_order_stuck; default all three; the
+#                             names are include/core/invariants.h's);
 #                             off: delete the planted rows
 #
 # Uses what scripts/run.sh uses: the API at http://$TERMINUS_LISTEN (127.0.0.1:8080), the
@@ -299,8 +300,8 @@ worker_heartbeat/on)
 invariant/on | invariant/off)
 	check=${3:-all}
 	case "$check" in
-	all | stock_ledger | confirmed_uncaptured | stuck_authorized) ;;
-	negative_stock | live_payments)
+	all | stock_ledger | confirmed_one_capture | no_order_stuck) ;;
+	stock_non_negative | one_live_payment)
 		say "$check is also enforced by the schema (a CHECK / a unique index): see docs/runbooks/invariant.md"
 		exit 2
 		;;
@@ -320,12 +321,12 @@ invariant/on | invariant/off)
 		     SELECT store_id, product_id, 1, 'fault.sh plant' FROM inventory
 		     WHERE store_id = '$store_id' ORDER BY product_id LIMIT 1"
 	fi
-	if [ "$check" = all ] || [ "$check" = confirmed_uncaptured ]; then
+	if [ "$check" = all ] || [ "$check" = confirmed_one_capture ]; then
 		sql "INSERT INTO orders (id, store_id, status, customer_email, currency, total_cents)
 		     SELECT gen_random_uuid(), id, 'confirmed', '$mark', currency, 0 FROM stores
 		     WHERE id = '$store_id'"
 	fi
-	if [ "$check" = all ] || [ "$check" = stuck_authorized ]; then
+	if [ "$check" = all ] || [ "$check" = no_order_stuck ]; then
 		sql "INSERT INTO orders (id, store_id, status, customer_email, currency, total_cents,
 		                         created_at, updated_at)
 		     SELECT gen_random_uuid(), id, 'payment_authorized', '$mark', currency, 0,

@@ -22,9 +22,11 @@
  *                                             payment_failure_pct of a store's payments in window
  *   stuck_lease            worker id          events leased to a worker that stopped heart-beating
  *   worker_heartbeat       worker id          a worker's heartbeat is older than heartbeat_s
- *   invariant              check name         the audit found rows breaking an invariant:
- *                                             negative_stock, stock_ledger, live_payments,
- *                                             confirmed_uncaptured, stuck_authorized
+ *   invariant              invariant name     the audit found rows breaking an invariant of
+ *                                             include/core/invariants.h marked audited:
+ *                                             stock_non_negative, stock_ledger,
+ *                                             one_live_payment, confirmed_one_capture,
+ *                                             no_order_stuck (older than stuck_order_s)
  */
 #ifndef TERMINUS_FAULTS_H
 #define TERMINUS_FAULTS_H
@@ -45,7 +47,7 @@ struct fault_limits {
 	int error_rate_pct;
 	int payment_failure_pct;
 	int min_samples;
-	int stuck_order_s;
+	int stuck_order_s; /* no_order_stuck: the audit's minimum age */
 };
 
 /* One detector tick. *led says whether this process led it (false: another worker did). */

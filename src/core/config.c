@@ -89,7 +89,7 @@ static const struct config_var config_vars[] = {
         {"TERMINUS_FAULT_MIN_SAMPLES", VAR_INT, "10", 1, 1000000, NUM(fault_min_samples),
          "rate faults need at least this many events / payments in the window"},
         {"TERMINUS_FAULT_STUCK_ORDER_S", VAR_INT, "900", 1, 864000, NUM(fault_stuck_order_s),
-         "invariant fault stuck_authorized: an order in payment_authorized for longer than this"},
+         "invariant fault no_order_stuck: an order in payment_authorized for longer than this"},
 };
 
 const char *const wakeup_names[WAKEUP_COUNT] = {"coalesced", "in-transaction", "off"};

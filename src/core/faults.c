@@ -11,9 +11,11 @@
 
 #include "db.h"
 #include "faults.h"
+#include "invariants.h"
 #include "log.h"
 #include "metrics.h"
 #include "page.h"
+#include "xalloc.h"
 #include "banned.h"
 
 const char *const fault_rules[] = {
@@ -54,9 +56,10 @@ static struct db_stmt st_forget =
 /*
  * Every rule as one arm of `firing` (rule, store_id, subject, severity, summary, details), then
  * the reconciliation with the open faults. Parameters: $1 lag_s, $2 window_s, $3 heartbeat_s,
- * $4 error-rate fraction, $5 payment-failure fraction, $6 minimum samples, $7 stuck-order age,
- * $8 whether the invariant audit runs this tick (when it does not, its open faults stay as they
- * are: not seen is not the same as resolved).
+ * $4 error-rate fraction, $5 payment-failure fraction, $6 minimum samples, $7 whether the
+ * invariant audit runs this tick (when it does not, its open faults stay as they are: not seen
+ * is not the same as resolved), $8 what the audit found (a JSON array, see audit(); the audit's
+ * SQL is the invariants module's, run just before in the same transaction).
  */
 static struct db_stmt st_detect = DB_STMT(
         "faults_detect",
@@ -167,42 +170,16 @@ static struct db_stmt st_detect = DB_STMT(
         "        jsonb_build_object('seen_at', terminus_ts(seen_at), 'started_at', "
         "               terminus_ts(started_at), 'events_done', events_done) "
         " FROM worker_heartbeats WHERE seen_at < now() - make_interval(secs => $3::int) "
-        /* invariant audit (guarantees §6): one fault per store and check, with a sample of rows */
+        /* invariant audit (guarantees §6): one fault per store and invariant, with a sample of
+         * rows, from what invariants_by_store found ($8) */
         " UNION ALL "
-        " SELECT 'invariant', store_id, check_name, 'critical', "
-        "        format('%s: %s rows (%s)', check_name, count(*), "
-        "               array_to_string((array_agg(what ORDER BY row_id))[1:3], '; ')), "
-        "        jsonb_build_object('rows', count(*), 'sample', "
-        "               to_jsonb((array_agg(row_id ORDER BY row_id))[1:5])) "
-        " FROM (SELECT store_id, 'negative_stock' AS check_name, product_id::text AS row_id, "
-        "              format('product %s has %s', product_id, available) AS what "
-        "       FROM inventory WHERE available < 0 "
-        "       UNION ALL "
-        "       SELECT i.store_id, 'stock_ledger', i.product_id::text, "
-        "              format('product %s: stock %s, ledger %s', i.product_id, i.available, "
-        "                     coalesce(m.total, 0)) "
-        "       FROM inventory i LEFT JOIN (SELECT product_id, sum(delta) AS total "
-        "                                   FROM inventory_movements GROUP BY product_id) m "
-        "         ON m.product_id = i.product_id "
-        "       WHERE i.available <> coalesce(m.total, 0) "
-        "       UNION ALL "
-        "       SELECT store_id, 'live_payments', order_id::text, "
-        "              format('order %s has %s live payments', order_id, count(*)) "
-        "       FROM payments WHERE status IN ('authorized', 'captured') "
-        "       GROUP BY store_id, order_id HAVING count(*) > 1 "
-        "       UNION ALL "
-        "       SELECT o.store_id, 'confirmed_uncaptured', o.id::text, "
-        "              format('order %s is confirmed without a captured payment', o.id) "
-        "       FROM orders o WHERE o.status = 'confirmed' AND NOT EXISTS "
-        "         (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.status = 'captured') "
-        "       UNION ALL "
-        "       SELECT store_id, 'stuck_authorized', id::text, "
-        "              format('order %s in payment_authorized since %s', id, "
-        "                     terminus_ts(updated_at)) "
-        "       FROM orders WHERE status = 'payment_authorized' "
-        "         AND updated_at < now() - make_interval(secs => $7::int)) v "
-        " WHERE $8::bool "
-        " GROUP BY store_id, check_name), "
+        " SELECT 'invariant', (v->>'store_id')::uuid, v->>'invariant', 'critical', "
+        "        format('%s: %s rows (%s)', v->>'invariant', v->>'violations', "
+        "               (SELECT string_agg(w, '; ' ORDER BY n) "
+        "                FROM jsonb_array_elements_text(v->'what') WITH ORDINALITY AS t(w, n))), "
+        "        jsonb_build_object('invariant', v->>'invariant', 'holds', v->>'holds', "
+        "                           'rows', v->'violations', 'sample', v->'sample') "
+        " FROM jsonb_array_elements($8::jsonb) v WHERE $7::bool), "
         "opened AS (INSERT INTO faults (rule, store_id, subject, severity, summary, details) "
         "           SELECT f.rule, f.store_id, f.subject, f.severity, left(f.summary, 1000), "
         "                  f.details FROM firing f "
@@ -215,7 +192,7 @@ static struct db_stmt st_detect = DB_STMT(
         "         FROM firing f WHERE o.resolved_at IS NULL AND o.rule = f.rule "
         "           AND o.subject = f.subject AND o.store_id IS NOT DISTINCT FROM f.store_id), "
         "resolved AS (UPDATE faults o SET resolved_at = now() "
-        "             WHERE o.resolved_at IS NULL AND ($8::bool OR o.rule <> 'invariant') "
+        "             WHERE o.resolved_at IS NULL AND ($7::bool OR o.rule <> 'invariant') "
         "               AND NOT EXISTS "
         "               (SELECT 1 FROM firing f WHERE o.rule = f.rule AND o.subject = f.subject "
         "                AND o.store_id IS NOT DISTINCT FROM f.store_id) "
@@ -246,11 +223,44 @@ static void log_change(const PGresult *r, int row)
 	}
 }
 
+/* The invariant audit: every audited invariant over every store, in the tick's transaction,
+ * counted per store in the database. *found new: the JSON text of one object per store and
+ * violated invariant (invariants_by_store's, with "invariant" and "holds" added). */
+static bool audit(struct db_conn *c, const struct fault_limits *lim, char **found, struct err *e)
+{
+	struct invariant_scope scope = {.stores = NULL, .min_age_s = lim->stuck_order_s};
+	json_t *all = json_array();
+	bool ok = true;
+
+	for (size_t i = 0; i < invariants_count(); i++) {
+		const struct invariant *inv = invariants_get(i);
+		json_t *stores, *v;
+		size_t k;
+
+		if (!(inv->flags & INVARIANT_AUDITED))
+			continue;
+		ok = invariants_by_store(c, inv, &scope, &stores, e);
+		if (!ok)
+			break;
+		json_array_foreach(stores, k, v)
+		{
+			json_object_set_new(v, "invariant", json_string(inv->name));
+			json_object_set_new(v, "holds", json_string(inv->holds));
+			json_array_append(all, v);
+		}
+		json_decref(stores);
+	}
+	*found = ok ? xjson_dumps(all, JSON_COMPACT) : NULL;
+	json_decref(all);
+	return ok;
+}
+
 bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, struct err *e)
 {
 	char lag[16], window[16], heartbeat[16], error_rate[16], payment[16], samples[16],
-	        stuck[16], interval[16], audit_interval[16], tx_timeout[16], settings[200];
-	bool audit = false;
+	        interval[16], audit_interval[16], tx_timeout[16], settings[200];
+	bool audit_due = false;
+	char *found = NULL;
 	PGresult *r;
 
 	*led = false;
@@ -270,7 +280,6 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 	snprintf(error_rate, sizeof(error_rate), "%.2f", lim->error_rate_pct / 100.0);
 	snprintf(payment, sizeof(payment), "%.2f", lim->payment_failure_pct / 100.0);
 	snprintf(samples, sizeof(samples), "%d", lim->min_samples);
-	snprintf(stuck, sizeof(stuck), "%d", lim->stuck_order_s);
 
 	if (!db_begin(c, NULL, true, e))
 		return false;
@@ -283,7 +292,7 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 		    NULL)
 			goto rollback;
 		*led = PQntuples(r) == 1;
-		audit = *led && db_get_bool(r, 0, 0);
+		audit_due = *led && db_get_bool(r, 0, 0);
 		if (*led && db_get(r, 0, 1)[0] != '\0' && strcmp(db_get(r, 0, 1), settings) != 0)
 			log_warn(
 			        "fault detector settings differ between workers (last tick: %s; "
@@ -299,10 +308,14 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led, s
 	if ((r = db_exec(c, &st_forget, 0, NULL, e)) == NULL)
 		goto rollback;
 	PQclear(r);
+	if (audit_due && !audit(c, lim, &found, e))
+		goto rollback;
 	r = db_exec(c, &st_detect,
-	            DB_PARAMS(lag, window, heartbeat, error_rate, payment, samples, stuck,
-	                      audit ? "t" : "f"),
+	            DB_PARAMS(lag, window, heartbeat, error_rate, payment, samples,
+	                      audit_due ? "t" : "f", found != NULL ? found : "[]"),
 	            e);
+	free(found);
+	found = NULL;
 	if (r == NULL)
 		goto rollback;
 	if (!db_commit(c, e)) {

@@ -4,7 +4,9 @@
  *
  * Every invariant is one SQL statement that returns the rows breaking it (and how many there
  * are): an empty answer is a proof for the data at hand, a non-empty one is the evidence, printed
- * as it is. The statements read only the tables of migrations 001–002, treat outbox event types
+ * as it is. They are the core's table (include/core/invariants.h, the one the fault detector's
+ * audit and the tests use), plus acknowledged_durable, which holds the database to the load's
+ * ledger. The statements read only the tables of migrations 001–002, treat outbox event types
  * generically (done or dead is finished, whatever the type) and run in one REPEATABLE READ
  * transaction, so they all see one snapshot. They run as the database owner role (row-level
  * security does not hide rows from the owner; the transaction also opens every store).

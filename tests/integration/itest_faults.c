@@ -19,8 +19,9 @@
  *     the detector forgets the worker (heartbeat older than an hour); meanwhile the store view
  *     GET /v1/stores/{store}/faults shows a store its own faults only (not another store's, not
  *     the platform's) and the routes refuse the wrong keys;
- *   - the invariant audit: each of its five checks planted in the database as the owner, found
- *     with the offending row named, resolved when undone;
+ *   - the invariant audit: each of the five audited invariants (include/core/invariants.h)
+ *     planted in the database as the owner, found with the offending row and the invariant's
+ *     table entry named, resolved when undone;
  *   - two workers: ticks are led under one advisory lock (a lock held by the test makes every
  *     tick skip and nothing open); once released, each interval's tick is led by exactly one of
  *     them (the led ticks of both together match one worker's ticks, not the sum), no tick
@@ -41,6 +42,7 @@
 
 #include "harness.h"
 #include "fixtures.h"
+#include "invariants.h"
 #include "procs.h"
 #include "banned.h"
 
@@ -1008,8 +1010,8 @@ static void test_killed_worker_and_store_view(void **state)
 	h_must_create_store(&y, "viewy");
 	plant_confirmed(&x, ox);
 	plant_confirmed(&y, oy);
-	fx = wait_open("invariant", x.slug, "confirmed_uncaptured", "critical", OPEN_TIMEOUT_S);
-	fy = wait_open("invariant", y.slug, "confirmed_uncaptured", "critical", OPEN_TIMEOUT_S);
+	fx = wait_open("invariant", x.slug, "confirmed_one_capture", "critical", OPEN_TIMEOUT_S);
+	fy = wait_open("invariant", y.slug, "confirmed_one_capture", "critical", OPEN_TIMEOUT_S);
 	H_CHECK(sample_has(fx, ox) && sample_has(fy, oy),
 	        "invariant faults do not name the orders");
 
@@ -1131,6 +1133,7 @@ static void audit_case(const struct fw *w, const struct h_store *s, const char *
                        const char *row_id, const char *const *plant, const char *const *undo,
                        const char *summary_part)
 {
+	const struct invariant *inv = invariants_find(check);
 	json_t *f, *g;
 	char *set, want[96];
 
@@ -1138,6 +1141,12 @@ static void audit_case(const struct fw *w, const struct h_store *s, const char *
 		run_sql(*q, row_id);
 	f = wait_open("invariant", s->slug, check, "critical", OPEN_TIMEOUT_S);
 	expect_gauge(w, "invariant", 1);
+	H_CHECK(inv != NULL && (inv->flags & INVARIANT_AUDITED), "%s is not an audited invariant",
+	        check);
+	H_CHECK(h_jstr(f, "details.invariant") && !strcmp(h_jstr(f, "details.invariant"), check) &&
+	                h_jstr(f, "details.holds") &&
+	                !strcmp(h_jstr(f, "details.holds"), inv->holds),
+	        "%s fault details do not name the invariant and what must hold", check);
 	H_CHECK(sample_has(f, row_id), "%s fault does not name %s in details.sample", check,
 	        row_id);
 	H_CHECK(detail_int(f, "rows") == 1, "%s: details.rows %lld, want 1", check,
@@ -1187,10 +1196,10 @@ static void test_invariant_audit(void **state)
 	                                 NULL},
 	           stock_part);
 
-	/* negative_stock: the CHECK dropped, stock below zero with a movement to match, so that
+	/* stock_non_negative: the CHECK dropped, stock below zero with a movement to match, so that
 	 * the ledger check stays quiet and only this one fires. */
 	audit_case(
-	        &w, &s[1], "negative_stock", p[1],
+	        &w, &s[1], "stock_non_negative", p[1],
 	        (const char *const[]){"ALTER TABLE inventory DROP CONSTRAINT "
 	                              "inventory_available_check",
 	                              "INSERT INTO inventory_movements (store_id, product_id, "
@@ -1206,10 +1215,10 @@ static void test_invariant_audit(void **state)
 	                              NULL},
 	        "has -3");
 
-	/* live_payments: a confirmed order with a second live payment (the index dropped). */
+	/* one_live_payment: a confirmed order with a second live payment (the index dropped). */
 	must_checkout(&s[2], p[2], "tok_ok", 202, o[2]);
 	H_CHECK(p_wait_order_status(&s[2], o[2], "confirmed", 15, NULL), "order not confirmed");
-	audit_case(&w, &s[2], "live_payments", o[2],
+	audit_case(&w, &s[2], "one_live_payment", o[2],
 	           (const char *const[]){"DROP INDEX payments_one_live",
 	                                 "INSERT INTO payments (id, order_id, store_id, status, "
 	                                 "amount_cents, currency, token_hint) SELECT "
@@ -1224,17 +1233,17 @@ static void test_invariant_audit(void **state)
 	                                 NULL},
 	           "2 live payments");
 
-	/* confirmed_uncaptured: a pending order set to confirmed, no payment at all. */
+	/* confirmed_one_capture: a pending order set to confirmed, no payment at all. */
 	h_must_create_order(&s[3], p[3], 1, o[3]);
 	audit_case(
-	        &w, &s[3], "confirmed_uncaptured", o[3],
+	        &w, &s[3], "confirmed_one_capture", o[3],
 	        (const char *const[]){"UPDATE orders SET status = 'confirmed' WHERE id = $1", NULL},
 	        (const char *const[]){"UPDATE orders SET status = 'pending' WHERE id = $1", NULL},
 	        "confirmed without a captured payment");
 
-	/* stuck_authorized: payment_authorized for longer than the (2 s) deadline. */
+	/* no_order_stuck: payment_authorized for longer than the (2 s) deadline. */
 	h_must_create_order(&s[4], p[4], 1, o[4]);
-	audit_case(&w, &s[4], "stuck_authorized", o[4],
+	audit_case(&w, &s[4], "no_order_stuck", o[4],
 	           (const char *const[]){"UPDATE orders SET status = 'payment_authorized', "
 	                                 "updated_at = now() - interval '1 minute' WHERE id = $1",
 	                                 NULL},
@@ -1300,7 +1309,7 @@ static void test_one_leader_per_tick(void **state)
 	}
 	H_CHECK(ticks(&a, "led") == led_a && ticks(&b, "led") == led_b,
 	        "a tick led while another session held the detector's lock");
-	H_CHECK(episodes("invariant", s.id, "confirmed_uncaptured") == 0,
+	H_CHECK(episodes("invariant", s.id, "confirmed_one_capture") == 0,
 	        "a fault opened while no tick could lead");
 	r = PQexec(lock, "COMMIT");
 	PQclear(r);
@@ -1310,7 +1319,7 @@ static void test_one_leader_per_tick(void **state)
 	 * one of the two: over fifteen ticks of each, about fifteen led between them, not thirty.
 	 * (A tick is due 90 % of an interval after the last one, and each worker's period is the
 	 * interval plus its tick: up to a quarter more leads than one worker's ticks.) */
-	f = wait_open("invariant", s.slug, "confirmed_uncaptured", "critical", OPEN_TIMEOUT_S);
+	f = wait_open("invariant", s.slug, "confirmed_one_capture", "critical", OPEN_TIMEOUT_S);
 	expect_gauge(&a, "invariant", 1);
 	expect_gauge(&b, "invariant", 1);
 	{
@@ -1334,11 +1343,11 @@ static void test_one_leader_per_tick(void **state)
 		        "%g ticks led while a ticked %g times and b %g: want one leader per tick",
 		        led, da, db);
 	}
-	H_CHECK(episodes("invariant", s.id, "confirmed_uncaptured") == 1,
+	H_CHECK(episodes("invariant", s.id, "confirmed_one_capture") == 1,
 	        "the fault was opened more than once while two workers led");
 	h_db_exec("UPDATE orders SET status = 'pending' WHERE id = $1", order, NULL);
 	g = wait_resolved(f, RESOLVE_TIMEOUT_S);
-	H_CHECK(episodes("invariant", s.id, "confirmed_uncaptured") == 1, "reopened");
+	H_CHECK(episodes("invariant", s.id, "confirmed_one_capture") == 1, "reopened");
 	printf("ticks led: %g (a %g, b %g), skipped: a %g, b %g\n",
 	       ticks(&a, "led") + ticks(&b, "led") - led0, ticks(&a, "led"), ticks(&b, "led"),
 	       ticks(&a, "skipped"), ticks(&b, "skipped"));

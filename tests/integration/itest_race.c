@@ -159,11 +159,18 @@ static void test_cancel_races_capture(void **state)
 	            s.id, NULL);
 	H_CHECK(v == 0, "%lld orders neither cancelled nor refunded", v);
 
-	/* Payments: one per order, matching its fate; none live. */
+	/* Every invariant of the table: at most one payment per order and one PaymentAuthorized
+	 * event, stock held by nothing cancelled or refunded, timelines that enter each status once
+	 * and end at the order's status, the provider's captures, tenancy. What follows is what
+	 * these races add to them. */
+	p_assert_invariants(&s);
+
+	/* Payments: one per order (each checkout was answered 202), matching its fate, so none is
+	 * live. */
 	v = h_db_ll("SELECT count(*) FROM orders o WHERE o.store_id = $1 AND "
-	            "(SELECT count(*) FROM payments p WHERE p.order_id = o.id) <> 1",
+	            "NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id)",
 	            s.id, NULL);
-	H_CHECK(v == 0, "%lld orders without exactly one payment", v);
+	H_CHECK(v == 0, "%lld orders without a payment", v);
 	v = h_db_ll(
 	        "SELECT count(*) FROM orders o JOIN payments p ON p.order_id = o.id "
 	        "WHERE o.store_id = $1 AND NOT ((o.status = 'cancelled' AND p.status = 'voided') "
@@ -183,29 +190,19 @@ static void test_cancel_races_capture(void **state)
 		free(ex);
 		H_FAIL("%lld orders whose payment does not match their status, e.g. %s", v, msg);
 	}
-	v = h_db_ll("SELECT count(*) FROM payments WHERE store_id = $1 "
-	            "AND status IN ('authorized', 'captured')",
-	            s.id, NULL);
-	H_CHECK(v == 0, "%lld live payments left", v);
 
-	/* Timelines: a cancelled order never confirmed; a refunded one confirmed once. */
-	v = h_db_ll("SELECT count(*) FROM orders o WHERE o.store_id = $1 AND ("
-	            " (SELECT count(*) FROM order_events e WHERE e.order_id = o.id "
-	            "  AND e.to_status = o.status) <> 1 OR"
-	            " (SELECT count(*) FROM order_events e WHERE e.order_id = o.id "
-	            "  AND e.to_status = 'confirmed') <> (CASE WHEN o.status = 'refunded' "
-	            "  THEN 1 ELSE 0 END))",
+	/* Timelines (each status entered at most once, the last one the order's: the invariants):
+	 * a cancelled order never confirmed; a refunded one did. */
+	v = h_db_ll("SELECT count(*) FROM orders o WHERE o.store_id = $1 AND "
+	            "EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id "
+	            "        AND e.to_status = 'confirmed') <> (o.status = 'refunded')",
 	            s.id, NULL);
 	H_CHECK(v == 0, "%lld orders whose timeline does not match their fate", v);
 
-	/* Stock: exactly back where it started; each order's ledger sums to zero. */
+	/* Stock: exactly back where it started (order_stock: no order holds any); what was
+	 * taken was given back in one movement. */
 	p_assert_stock(&s, pid, RACE_STOCK, "'confirmed', 'payment_authorized'");
 	H_CHECK(h_must_available(&s, pid) == RACE_STOCK, "stock is not back at %d", RACE_STOCK);
-	v = h_db_ll("SELECT count(*) FROM orders o WHERE o.store_id = $1 AND (SELECT "
-	            "coalesce(sum(m.delta), 0) FROM inventory_movements m WHERE m.order_id = o.id) "
-	            "<> 0",
-	            s.id, NULL);
-	H_CHECK(v == 0, "%lld orders whose stock movements do not sum to 0", v);
 	v = h_db_ll("SELECT count(*) FROM orders o WHERE o.store_id = $1 AND (SELECT count(*) "
 	            "FROM inventory_movements m WHERE m.order_id = o.id AND m.delta > 0) <> 1",
 	            s.id, NULL);

@@ -3,7 +3,7 @@
  * share on top of harness.h and fixtures.h: terminus-worker processes (start with environment
  * overrides, SIGKILL, SIGTERM, wait with a deadline, read and parse their logs), "wait until"
  * helpers that poll the database or the API with a deadline, a multi-threaded order + checkout
- * load, and the database invariants of a fully drained store.
+ * load, and the invariants of include/core/invariants.h run on a store.
  *
  * Threads: p_load_* threads only send HTTP requests and record the answers. Everything else
  * (processes, database, assertions) belongs to the test thread.
@@ -19,6 +19,7 @@
 
 #include "harness.h"
 #include "fixtures.h"
+#include "invariants.h"
 
 /* ---- worker processes ------------------------------------------------------------------------ */
 
@@ -154,17 +155,31 @@ void p_load_free(struct p_load *l);
  * other than accept_a / accept_b (0: unused). */
 void p_load_assert_answers(const struct p_load *l, long accept_a, long accept_b);
 
-/* ---- invariants of a drained store (test thread) ----------------------------------------------
+/* ---- invariants (include/core/invariants.h; test thread) -------------------------------------
  */
 
-/* Every one of the store's norders orders is confirmed, with exactly one payment, captured, and
- * exactly one capture at the provider and no other provider operation; every order line took
- * its stock exactly once (one movement of -quantity, nothing given back); each timeline
- * confirms exactly once; every order has exactly one PaymentAuthorized event and every event of
- * the store is done; each product's stock equals its ledger. */
+/* Runs the invariants — name NULL: every one of the table — over one store (store_id NULL: every
+ * store), with min_age_s for no_order_stuck, on a connection of its own as the database owner,
+ * all in one REPEATABLE READ snapshot. Returns *n results (free with invariants_results_free);
+ * fails the test when they could not run or no invariant has that name. */
+struct invariant_result *p_invariants(const char *store_id, const char *name, int min_age_s,
+                                      size_t *n);
+/* How many of the results are violated; why (may be NULL) gets the first of them:
+ * "name: N rows break \"what must hold\"; e.g. <what is wrong with its first row>". */
+size_t p_invariants_violated(const struct invariant_result *r, size_t n, char *why, size_t len);
+/* Every invariant of the table holds for the store (its outbox drained), or the test fails
+ * naming the first that does not. */
+void p_assert_invariants(const struct h_store *s);
+
+/* Every one of the store's norders orders is confirmed; the provider saw captures only; every
+ * order has its PaymentAuthorized event and every event of the store is done (none dead); and
+ * every invariant holds for the store (p_assert_invariants), which makes "confirmed" mean one
+ * payment, captured, captured once at the provider, each line's stock taken once, a timeline
+ * that confirmed once, one PaymentAuthorized event, stock matching its ledger. */
 void p_assert_all_confirmed(const struct h_store *s, long long norders);
 /* available == initial - units of it in the store's orders of these statuses (SQL list, e.g.
- * "'confirmed'"), through the API and the database; the ledger sums to available. */
+ * "'confirmed'"), through the API and the database; the store's stock matches its ledger
+ * (stock_ledger). */
 void p_assert_stock(const struct h_store *s, const char *product_id, long long initial,
                     const char *sold_statuses);
 
