@@ -37,14 +37,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	p_stop_all();
-	h_db_close();
-	return 0;
-}
-
 /* ---- cancel against capture ------------------------------------------------------------------ */
 
 struct race {
@@ -398,10 +390,6 @@ int main(void)
 	        cmocka_unit_test_teardown(test_cancel_races_capture, teardown),
 	        cmocka_unit_test_teardown(test_flag_flips_under_load, teardown),
 	};
-	int failed;
 
-	h_init();
-	failed = cmocka_run_group_tests_name("itest_race", tests, NULL, group_teardown);
-	h_cleanup();
-	return failed ? 1 : 0;
+	return H_RUN_SUITE("itest_race", tests, NULL, NULL);
 }
