@@ -54,7 +54,14 @@ static void test_promtool_accepts_config_rules_and_unit_tests(void **state)
 	(void)state;
 	H_CHECK(run("promtool --version", 0) == 0,
 	        "cannot run promtool (Debian package prometheus; make deps installs it)");
-	H_CHECK(run("promtool check config " CONFIG, 0) == 0, "promtool check config failed");
+	/* The config reads the operator key make run writes (../../.terminus/operator_key) and
+	 * promtool insists that it exists: check a copy beside a stand-in key. */
+	H_CHECK(run("d=$(mktemp -d) && mkdir -p $d/deploy/prometheus $d/.terminus && "
+	            "cp " CONFIG " " ALERTS " $d/deploy/prometheus/ && "
+	            "echo stand-in >$d/.terminus/operator_key && "
+	            "promtool check config $d/" CONFIG "; st=$?; rm -rf $d; exit $st",
+	            0) == 0,
+	        "promtool check config failed");
 	H_CHECK(run("promtool check rules " ALERTS, 0) == 0, "promtool check rules failed");
 	H_CHECK(run("promtool test rules " TESTS, 0) == 0, "promtool test rules failed");
 }
