@@ -8,6 +8,7 @@
  * Every option has a default that suits a quick run against `make run`; docs/load.md explains
  * each scenario, the checker and the report.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stddef.h>
@@ -375,7 +376,7 @@ int main(int argc, char **argv)
 {
 	struct cli c;
 	const char *cmd = argc > 1 ? argv[1] : NULL;
-	char *bindir = NULL;
+	char *bindir = NULL, *pg_dir = NULL;
 	int status = 2;
 	bool check_cmd;
 
@@ -419,29 +420,40 @@ int main(int argc, char **argv)
 	}
 	if (check_cmd) {
 		status = run_check(&c);
-		goto free_bindir;
+		goto free_paths;
 	}
 	if (!c.o.bindir)
 		c.o.bindir = bindir = own_dir();
 	if (c.o.check && !c.o.db) {
 		fprintf(stderr, "terminus-load: --db URL (or TERMINUS_DATABASE_URL) is needed to "
 		                "check the invariants (--no-check skips them)\n");
-		goto free_bindir;
+		goto free_paths;
 	}
 	if ((c.o.spawn_apis > 0 || c.o.spawn_workers > 0) && !c.o.db) {
 		fprintf(stderr, "terminus-load: starting processes needs --db URL\n");
-		goto free_bindir;
+		goto free_paths;
+	}
+	if (c.o.pg_dir) {
+		/* pg_ctl runs from / (so that a cluster owned by another user can be reached): the
+		 * directory must be absolute by then. */
+		pg_dir = realpath(c.o.pg_dir, NULL);
+		if (pg_dir == NULL) {
+			fprintf(stderr, "terminus-load: --pg-dir %s: %s\n", c.o.pg_dir,
+			        strerror(errno));
+			goto free_paths;
+		}
+		c.o.pg_dir = pg_dir;
 	}
 	if (c.o.scenario == SC_CHAOS && c.o.pg_restarts > 0 && !c.o.pg_dir) {
 		fprintf(stderr,
 		        "terminus-load chaos: --pg-dir DIR (a cluster made by scripts/pg.sh) "
 		        "is needed to restart PostgreSQL (or --pg-restarts 0)\n");
-		goto free_bindir;
+		goto free_paths;
 	}
 	if (c.o.scenario == SC_CHECKOUT && !c.o.db) {
 		fprintf(stderr, "terminus-load checkout: --db URL (or TERMINUS_DATABASE_URL) is "
 		                "needed: the pending orders are made in SQL\n");
-		goto free_bindir;
+		goto free_paths;
 	}
 	if (c.o.scenario == SC_CHAOS && c.o.spawn_workers == 0 && c.o.kill_interval_s > 0)
 		fprintf(stderr, "terminus-load chaos: no --workers to kill\n");
@@ -450,22 +462,23 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 			        "terminus-load surge: its duration is --warmup + --before + "
 			        "--surge + --after, not --duration\n");
-			goto free_bindir;
+			goto free_paths;
 		}
 		c.o.duration_s = c.o.warmup_s + c.o.before_s + c.o.surge_s + c.o.after_s;
 		if (c.o.before_s <= 0 || c.o.surge_s <= 0 || c.o.after_s <= 0) {
 			fprintf(stderr,
 			        "terminus-load surge: --before, --surge and --after must be "
 			        "longer than 0\n");
-			goto free_bindir;
+			goto free_paths;
 		}
 	}
 	if (c.o.scenario == SC_NOISY_TENANT && c.o.stores < 2) {
 		fprintf(stderr, "terminus-load noisy-tenant: needs --stores 2 or more\n");
-		goto free_bindir;
+		goto free_paths;
 	}
 	status = scenario_run(&c.o);
-free_bindir:
+free_paths:
+	free(pg_dir);
 	free(bindir);
 	curl_global_cleanup();
 	return status;

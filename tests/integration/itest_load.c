@@ -461,13 +461,23 @@ static void test_surge(void **state)
 	run_release(&r);
 }
 
+/* A relative path to h_env.pgdir (a symbolic link under build/, in the working directory):
+ * --pg-dir must work with one, although pg_ctl runs from /. */
+static void relative_pgdir(char *out, size_t cap)
+{
+	snprintf(out, cap, "build/itest-load-pgdir-%d", (int)getpid());
+	unlink(out);
+	H_CHECK(symlink(h_env.pgdir, out) == 0, "symlink %s: %s", out, strerror(errno));
+}
+
 static void test_chaos(void **state)
 {
+	char pgdir[4096];
 	const char *args[] = {"chaos",      "--log-dir",
 	                      logdir,       "--db",
 	                      h_env.db,     "--bin",
 	                      h_env.bindir, "--pg-dir",
-	                      h_env.pgdir,  "--duration",
+	                      pgdir,        "--duration",
 	                      "6s",         "--rate",
 	                      "40/s",       "--kill-interval",
 	                      "0.5s",       "--drain-timeout",
@@ -480,7 +490,9 @@ static void test_chaos(void **state)
 	struct resp ready = {0};
 
 	(void)state;
+	relative_pgdir(pgdir, sizeof(pgdir));
 	load_run(&r, "chaos", args);
+	unlink(pgdir);
 	assert_clean(&r);
 	assert_sane_latency(r.report);
 	H_CHECK(jint(r.report, "chaos.worker_kills") >= 3, "only %lld worker kills",
