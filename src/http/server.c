@@ -150,7 +150,14 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 /* A path whose bytes, decoded, are not UTF-8 names no route and cannot be echoed in JSON. */
 static bool utf8_valid(const char *s)
 {
-	json_t *j = json_string(s); /* jansson checks UTF-8 and refuses what is not */
+	json_t *j;
+	const char *p = s;
+
+	while (*p != '\0' && (unsigned char)*p < 0x80)
+		p++;
+	if (*p == '\0')
+		return true; /* ASCII, as nearly every path is: no allocation per request */
+	j = json_string(s);  /* jansson checks UTF-8 and refuses what is not */
 
 	json_decref(j);
 	return j != NULL;
