@@ -1,7 +1,8 @@
 /*
  * fuzz_headers — the request headers and query values the API parses itself: traceparent,
- * Idempotency-Key, ?limit= / ?cursor=, and the analytics' ?from= / ?to= instants. The input is
- * split at NUL bytes into those fields, in that order.
+ * Idempotency-Key, ?limit= / ?cursor= (the opaque cursor's decoder, and that what it accepts
+ * encodes back to the same text), and the analytics' ?from= / ?to= instants. The input is split
+ * at NUL bytes into those fields, in that order.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct trace t;
 	char id[TRACE_ID_LEN + 1];
 	struct err e = ERR_INIT;
-	int limit;
-	long long cursor;
+	struct page p;
 
 	if (buf == NULL)
 		return 0;
@@ -46,8 +46,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (field[1] != NULL)
 		(void)idem_key_valid(field[1]);
 	/* A missing limit or cursor is NULL, as when the query has none. */
-	if (!page_params(field[2], field[3], &limit, &cursor, &e))
+	if (!page_params(field[2], field[3], PAGE_ORDERS, "scope", &p, &e)) {
 		err_release(&e);
+	} else if (p.after) {
+		char again[PAGE_CURSOR_LEN + 1];
+
+		/* One text per key: a cursor that decodes must be the one the API would make. */
+		if (!page_cursor_encode(p.list, p.scope, p.at_us, p.id, again) ||
+		    strcmp(again, field[3]) != 0)
+			abort();
+	}
 	if (field[4] != NULL)
 		(void)analytics_instant_valid(field[4]);
 	free(buf);

@@ -10,6 +10,7 @@
 #include "err.h"
 
 struct db_conn;
+struct page;
 struct store_ref;
 
 struct product_input {
@@ -26,7 +27,8 @@ bool catalog_create(struct db_conn *c, const struct store_ref *store,
 /* *out NULL and true when there is no such product in this store. */
 bool catalog_get(struct db_conn *c, const struct store_ref *store, const char *product_id,
                  json_t **out, struct err *e) MUST_CHECK;
-bool catalog_list(struct db_conn *c, const struct store_ref *store, long long cursor, int limit,
+/* The store's products, oldest first, keyset-paged (page.h). */
+bool catalog_list(struct db_conn *c, const struct store_ref *store, const struct page *p,
                   json_t **out, struct err *e) MUST_CHECK;
 /* Adds delta (may be negative) with a reason to the ledger. 404 not_found; 409
  * insufficient_inventory when stock would go below zero. */

@@ -37,6 +37,7 @@
 
 struct db_conn;
 struct metrics_text;
+struct page;
 
 struct fault_limits {
 	int interval_ms; /* the tick's period: a tick within 90 % of it after the last is skipped */
@@ -56,8 +57,8 @@ bool faults_tick(struct db_conn *c, const struct fault_limits *lim, bool *led,
 
 /* Faults, newest first, keyset-paged. store_id NULL: every store and the platform's own (the
  * operator's view); status "open", "resolved" or "" for both. *out new. */
-bool faults_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
-                 int limit, json_t **out, struct err *e) MUST_CHECK;
+bool faults_list(struct db_conn *c, const char *store_id, const char *status, const struct page *p,
+                 json_t **out, struct err *e) MUST_CHECK;
 
 /* Scrape-time gauge terminus_faults_open{rule}; c may be NULL (database down). */
 void faults_metrics(struct db_conn *c, struct metrics_text *t);

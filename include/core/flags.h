@@ -19,6 +19,7 @@
 
 struct db_conn;
 struct flags;
+struct page;
 
 enum flag_id { FLAG_CHECKOUT_ASYNC, FLAG_CHAOS_CAPTURE_FAIL, FLAG_CHAOS_WORKER_SLOW, FLAG_COUNT };
 
@@ -60,7 +61,8 @@ bool flags_list_json(struct db_conn *c, const char *store_id, json_t **out,
                      struct err *e) MUST_CHECK;
 bool flags_set(struct db_conn *c, const char *store_id, enum flag_id id, bool enabled,
                int rollout_percent, const char *actor, json_t **out, struct err *e) MUST_CHECK;
-bool flags_history_json(struct db_conn *c, const char *store_id, enum flag_id id, long long cursor,
-                        int limit, json_t **out, struct err *e) MUST_CHECK;
+/* A flag's changes in a store, newest first, keyset-paged (page.h). */
+bool flags_history_json(struct db_conn *c, const char *store_id, enum flag_id id,
+                        const struct page *p, json_t **out, struct err *e) MUST_CHECK;
 
 #endif

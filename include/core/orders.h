@@ -14,6 +14,7 @@
 #include "err.h"
 
 struct db_conn;
+struct page;
 struct store_ref;
 
 struct order_line {
@@ -29,8 +30,8 @@ bool orders_create(struct db_conn *c, const struct store_ref *store, const struc
 bool orders_get(struct db_conn *c, const char *store_id, const char *order_id, json_t **out,
                 struct err *e) MUST_CHECK;
 /* status may be NULL (all). */
-bool orders_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
-                 int limit, json_t **out, struct err *e) MUST_CHECK;
+bool orders_list(struct db_conn *c, const char *store_id, const char *status, const struct page *p,
+                 json_t **out, struct err *e) MUST_CHECK;
 bool orders_status_valid(const char *status);
 /* Compare-and-set from → to with a timeline entry (carrying traceparent, may be NULL);
  * *changed false when the order was not in `from` (someone else moved it first). */

@@ -15,6 +15,7 @@
 #include "err.h"
 
 struct db_conn;
+struct page;
 
 struct outbox_event {
 	char id[37];
@@ -68,8 +69,8 @@ bool outbox_mark_dead(struct db_conn *c, const struct outbox_event *ev, const ch
 bool outbox_next_due_ms(struct db_conn *c, long long cap_ms, long long *ms,
                         struct err *e) MUST_CHECK;
 /* A store's events, newest first; status may be NULL. *out new list envelope. */
-bool outbox_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
-                 int limit, json_t **out, struct err *e) MUST_CHECK;
+bool outbox_list(struct db_conn *c, const char *store_id, const char *status, const struct page *p,
+                 json_t **out, struct err *e) MUST_CHECK;
 /* Backlog, in flight, dead, oldest due age: in total and per store. *out new. */
 bool outbox_stats(struct db_conn *c, json_t **out, struct err *e) MUST_CHECK;
 /* Appends the outbox gauges (backlog, in flight, scheduled, dead, oldest due age) to a metrics

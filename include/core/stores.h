@@ -13,6 +13,7 @@
 #include "constants.h"
 
 struct db_conn;
+struct page;
 struct store_cache;
 
 /* A store as requests address it: resolved once from its slug (stores_resolve). */
@@ -39,7 +40,6 @@ bool stores_resolve(struct store_cache *sc, struct db_conn *c, const char *slug,
 bool stores_create(struct db_conn *c, const char *slug, const char *name, const char *currency,
                    json_t **out, struct err *e) MUST_CHECK;
 /* Public list, oldest first. *out is new: {"data":[…],"next_cursor":…}. */
-bool stores_list(struct db_conn *c, long long cursor, int limit, json_t **out,
-                 struct err *e) MUST_CHECK;
+bool stores_list(struct db_conn *c, const struct page *p, json_t **out, struct err *e) MUST_CHECK;
 
 #endif

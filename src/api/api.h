@@ -11,6 +11,7 @@
 #include "http.h"
 #include "idem.h"
 #include "jsonv.h"
+#include "page.h"
 #include "router.h"
 #include "stores.h"
 
@@ -39,8 +40,10 @@ void api_dispatch(struct request *req);
 /* admission.c: the per-store rate limit, before the request is queued (http_routes.admit). */
 bool api_admit(struct request *req);
 
-/* Parses ?limit= and ?cursor= (a positive integer as text). */
-bool api_list_params(struct request *req, int *limit, long long *cursor, struct err *e) MUST_CHECK;
+/* Parses ?limit= and ?cursor= for list within scope (what else the list is of: the store's id,
+ * a flag, a filter; a cursor is accepted only by the list and scope that made it). */
+bool api_list_params(struct request *req, enum page_list list, const char *scope, struct page *p,
+                     struct err *e) MUST_CHECK;
 
 /* The request's database connection, acquired on first use and released by the dispatcher.
  * NULL with e set (503) when none can be had. */
@@ -65,8 +68,8 @@ bool api_uuid_param(struct request *req, const char *name, char out[37]);
  * to the store, answers. On a route without {store} (the operator's) list gets store_id NULL
  * and a transaction that sees every store. */
 typedef bool (*api_status_list_fn)(struct db_conn *c, const char *store_id, const char *status,
-                                   long long cursor, int limit, json_t **out, struct err *e);
-void api_status_list(struct request *req, bool (*valid)(const char *status),
+                                   const struct page *p, json_t **out, struct err *e);
+void api_status_list(struct request *req, enum page_list kind, bool (*valid)(const char *status),
                      const char *invalid_message, api_status_list_fn list);
 
 /* The Idempotency-Key header of an endpoint that requires one; answers 400 itself. */

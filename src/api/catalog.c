@@ -12,11 +12,11 @@ void api_products_list(struct request *req)
 	struct err e = ERR_INIT;
 	struct db_conn *c = NULL;
 	json_t *out;
-	int limit;
-	long long cursor;
+	struct page p;
 
-	if (!api_list_params(req, &limit, &cursor, &e) || (c = api_begin(req, &e)) == NULL ||
-	    !catalog_list(c, &req->state->store, cursor, limit, &out, &e)) {
+	if (!api_list_params(req, PAGE_PRODUCTS, req->state->store.id, &p, &e) ||
+	    (c = api_begin(req, &e)) == NULL ||
+	    !catalog_list(c, &req->state->store, &p, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}

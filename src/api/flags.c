@@ -1,6 +1,8 @@
 /*
  * api_flags.c — a store's feature flags: effective values, audited changes, history.
  */
+#include <stdio.h>
+
 #include "api.h"
 #include "app.h"
 #include "db.h"
@@ -71,13 +73,16 @@ void api_flags_history(struct request *req)
 	struct db_conn *c = NULL;
 	enum flag_id id;
 	json_t *out;
-	int limit;
-	long long cursor;
+	struct page p;
+	char scope[PAGE_SCOPE_MAX];
 
 	if (!flag_param(req, &id))
 		return;
-	if (!api_list_params(req, &limit, &cursor, &e) || (c = api_begin(req, &e)) == NULL ||
-	    !flags_history_json(c, req->state->store.id, id, cursor, limit, &out, &e)) {
+	/* One flag's history in one store: another flag's cursor is refused. */
+	snprintf(scope, sizeof(scope), "%s/%s", req->state->store.id, flags_key(id));
+	if (!api_list_params(req, PAGE_FLAG_HISTORY, scope, &p, &e) ||
+	    (c = api_begin(req, &e)) == NULL ||
+	    !flags_history_json(c, req->state->store.id, id, &p, &out, &e)) {
 		api_rollback_fail(req, c, &e);
 		return;
 	}

@@ -18,7 +18,8 @@ static bool fault_status_valid(const char *status)
  * GET /v1/stores/{store}/faults (that store's). */
 void api_faults_list(struct request *req)
 {
-	api_status_list(req, fault_status_valid, "status must be open or resolved", faults_list);
+	api_status_list(req, PAGE_FAULTS, fault_status_valid, "status must be open or resolved",
+	                faults_list);
 }
 
 /* GET /v1/stores/{store}/analytics?from=&to= — to defaults to now, from to 24 hours before to. */

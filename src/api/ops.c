@@ -11,8 +11,8 @@
 
 void api_events_list(struct request *req)
 {
-	api_status_list(req, outbox_status_valid, "status must be pending, done or dead",
-	                outbox_list);
+	api_status_list(req, PAGE_EVENTS, outbox_status_valid,
+	                "status must be pending, done or dead", outbox_list);
 }
 
 /* An operator view: one read-only transaction across all stores, answered 200. */

@@ -107,7 +107,8 @@ void api_orders_get(struct request *req)
 
 void api_orders_list(struct request *req)
 {
-	api_status_list(req, orders_status_valid, "status is not an order status", orders_list);
+	api_status_list(req, PAGE_ORDERS, orders_status_valid, "status is not an order status",
+	                orders_list);
 }
 
 static const struct jsonv_field checkout_fields[] = {

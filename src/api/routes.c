@@ -110,7 +110,7 @@ json_t *api_body(struct request *req, const struct jsonv_field *fields, size_t n
 	return body;
 }
 
-void api_status_list(struct request *req, bool (*valid)(const char *status),
+void api_status_list(struct request *req, enum page_list kind, bool (*valid)(const char *status),
                      const char *invalid_message, api_status_list_fn list)
 {
 	struct err e = ERR_INIT;
@@ -118,10 +118,11 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 	const char *status = req_query(req, "status");
 	const bool platform = req->state->store.id[0] == '\0';
 	json_t *out;
-	int limit;
-	long long cursor;
+	struct page p;
 
-	if (!api_list_params(req, &limit, &cursor, &e))
+	/* The store's id as the scope: a cursor of one store's list is refused by another's, and
+	 * the operator's list across stores (scope "") refuses both. */
+	if (!api_list_params(req, kind, req->state->store.id, &p, &e))
 		goto rollback;
 	if (status != NULL && !valid(status)) {
 		err_set(&e, 400, "invalid_query", "%s", invalid_message);
@@ -131,10 +132,10 @@ void api_status_list(struct request *req, bool (*valid)(const char *status),
 	if (platform) {
 		/* An operator route without {store}: the list spans every store. */
 		if ((c = api_db(req, &e)) == NULL || !db_begin(c, NULL, true, &e) ||
-		    !list(c, NULL, status, cursor, limit, &out, &e))
+		    !list(c, NULL, status, &p, &out, &e))
 			goto rollback;
 	} else if ((c = api_begin(req, &e)) == NULL ||
-	           !list(c, req->state->store.id, status, cursor, limit, &out, &e)) {
+	           !list(c, req->state->store.id, status, &p, &out, &e)) {
 		goto rollback;
 	}
 	api_commit_reply(req, c, 200, out, &e);
@@ -168,9 +169,10 @@ void api_idem_reply(struct request *req, struct idem_answer *answer)
 	answer->body = NULL;
 }
 
-bool api_list_params(struct request *req, int *limit, long long *cursor, struct err *e)
+bool api_list_params(struct request *req, enum page_list list, const char *scope, struct page *p,
+                     struct err *e)
 {
-	return page_params(req_query(req, "limit"), req_query(req, "cursor"), limit, cursor, e);
+	return page_params(req_query(req, "limit"), req_query(req, "cursor"), list, scope, p, e);
 }
 
 bool api_uuid_param(struct request *req, const char *name, char out[37])

@@ -117,11 +117,10 @@ void api_stores_list(struct request *req)
 	struct err e = ERR_INIT;
 	struct db_conn *c;
 	json_t *out;
-	int limit;
-	long long cursor;
+	struct page p;
 
-	if (!api_list_params(req, &limit, &cursor, &e) || (c = api_db(req, &e)) == NULL ||
-	    !stores_list(c, cursor, limit, &out, &e)) {
+	if (!api_list_params(req, PAGE_STORES, "", &p, &e) || (c = api_db(req, &e)) == NULL ||
+	    !stores_list(c, &p, &out, &e)) {
 		api_fail(req, &e);
 		return;
 	}

@@ -18,7 +18,7 @@
 
 #define PRODUCT_COLUMNS                                                                            \
 	"p.id, p.sku, p.name, p.description, p.price_cents, s.currency, i.available, "             \
-	"terminus_ts(p.created_at), p.seq"
+	"terminus_ts(p.created_at), " PAGE_AT("p.created_at")
 
 static json_t *product_json(const PGresult *r, int row)
 {
@@ -87,23 +87,28 @@ bool catalog_get(struct db_conn *c, const struct store_ref *store, const char *p
 	return true;
 }
 
+/* The key this page starts after (page.h). */
+#define PRODUCTS_AFTER PAGE_AFTER_ASC("p.created_at", "p.id", 2, 3)
+
 static struct db_stmt st_list =
         DB_STMT("catalog_list", "SELECT " PRODUCT_COLUMNS " FROM products p "
                                 "JOIN inventory i ON i.product_id = p.id "
                                 "JOIN stores s ON s.id = p.store_id "
-                                "WHERE p.store_id = $1 AND p.seq > $2 ORDER BY p.seq LIMIT $3");
+                                "WHERE p.store_id = $1 AND " PRODUCTS_AFTER " "
+                                "ORDER BY p.created_at, p.id LIMIT $4");
 
-bool catalog_list(struct db_conn *c, const struct store_ref *store, long long cursor, int limit,
+bool catalog_list(struct db_conn *c, const struct store_ref *store, const struct page *p,
                   json_t **out, struct err *e)
 {
-	char cur[24], lim[16];
+	char at[24], lim[16];
+	const char *at_param, *id_param;
 	PGresult *r;
 
-	page_args(cursor, limit, cur, lim);
-	r = db_exec(c, &st_list, DB_PARAMS(store->id, cur, lim), e);
+	page_args(p, at, lim, &at_param, &id_param);
+	r = db_exec(c, &st_list, DB_PARAMS(store->id, at_param, id_param, lim), e);
 	if (r == NULL)
 		return false;
-	*out = page_json(r, limit, 8, product_json);
+	*out = page_json(r, p, 8, 0, product_json);
 	PQclear(r);
 	return true;
 }

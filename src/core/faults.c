@@ -331,17 +331,21 @@ rollback:
 	return false;
 }
 
+#define FAULT_AT PAGE_AT("f.opened_at")
 #define FAULT_COLUMNS                                                                              \
 	"f.id, f.rule, s.slug, f.subject, f.severity, f.summary, f.details::text, "                \
-	"terminus_ts(f.opened_at), terminus_ts(f.last_seen_at), terminus_ts(f.resolved_at), f.seq"
+	"terminus_ts(f.opened_at), terminus_ts(f.last_seen_at), terminus_ts(f.resolved_at), " FAULT_AT
+
+/* The key this page starts after (page.h). */
+#define FAULTS_AFTER PAGE_AFTER_DESC("f.opened_at", "f.id", 2, 3)
 
 static struct db_stmt st_list =
         DB_STMT("faults_list",
                 "SELECT " FAULT_COLUMNS " FROM faults f LEFT JOIN stores s ON s.id = f.store_id "
                 "WHERE ($1 = '' OR f.store_id = nullif($1, '')::uuid) "
-                "  AND ($2::bigint = 0 OR f.seq < $2) "
-                "  AND ($4 = '' OR ($4 = 'open') = (f.resolved_at IS NULL)) "
-                "ORDER BY f.seq DESC LIMIT $3");
+                "  AND " FAULTS_AFTER " "
+                "  AND ($5 = '' OR ($5 = 'open') = (f.resolved_at IS NULL)) "
+                "ORDER BY f.opened_at DESC, f.id DESC LIMIT $4");
 
 static json_t *fault_json(const PGresult *r, int row)
 {
@@ -358,11 +362,11 @@ static json_t *fault_json(const PGresult *r, int row)
 	                 open ? json_null() : json_string(db_get(r, row, 9)));
 }
 
-bool faults_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
-                 int limit, json_t **out, struct err *e)
+bool faults_list(struct db_conn *c, const char *store_id, const char *status, const struct page *p,
+                 json_t **out, struct err *e)
 {
-	return page_store_list(c, &st_list, store_id != NULL ? store_id : "", status, cursor, limit,
-	                       10, fault_json, out, e);
+	return page_store_list(c, &st_list, store_id != NULL ? store_id : "", status, p, 10, 0,
+	                       fault_json, out, e);
 }
 
 static struct db_stmt st_open_counts =

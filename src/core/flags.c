@@ -389,12 +389,16 @@ bool flags_set(struct db_conn *c, const char *store_id, enum flag_id id, bool en
 	return true;
 }
 
+/* The key column, and the key this page starts after (page.h). */
+#define HISTORY_AT    PAGE_AT("at")
+#define HISTORY_AFTER PAGE_AFTER_DESC("at", "id", 3, 4)
+
 static struct db_stmt st_history = DB_STMT(
         "flags_history",
-        "SELECT seq, actor, old_enabled, old_rollout_percent, new_enabled, new_rollout_percent, "
-        "       terminus_ts(at) "
-        "FROM flag_audit WHERE store_id = $1 AND key = $2 AND ($3::bigint = 0 OR seq < $3) "
-        "ORDER BY seq DESC LIMIT $4");
+        "SELECT id, actor, old_enabled, old_rollout_percent, new_enabled, new_rollout_percent, "
+        "       terminus_ts(at), " HISTORY_AT " "
+        "FROM flag_audit WHERE store_id = $1 AND key = $2 AND " HISTORY_AFTER
+        " ORDER BY at DESC, id DESC LIMIT $5");
 
 static json_t *history_json(const PGresult *r, int i)
 {
@@ -404,17 +408,18 @@ static json_t *history_json(const PGresult *r, int i)
 	                 "rollout_percent", (int)db_get_ll(r, i, 5));
 }
 
-bool flags_history_json(struct db_conn *c, const char *store_id, enum flag_id id, long long cursor,
-                        int limit, json_t **out, struct err *e)
+bool flags_history_json(struct db_conn *c, const char *store_id, enum flag_id id,
+                        const struct page *p, json_t **out, struct err *e)
 {
-	char cur[24], lim[16];
+	char at[24], lim[16];
+	const char *at_param, *id_param;
 	PGresult *r;
 
-	page_args(cursor, limit, cur, lim);
-	r = db_exec(c, &st_history, DB_PARAMS(store_id, flags_key(id), cur, lim), e);
+	page_args(p, at, lim, &at_param, &id_param);
+	r = db_exec(c, &st_history, DB_PARAMS(store_id, flags_key(id), at_param, id_param, lim), e);
 	if (r == NULL)
 		return false;
-	*out = page_json(r, limit, 0, history_json);
+	*out = page_json(r, p, 7, 0, history_json);
 	PQclear(r);
 	return true;
 }

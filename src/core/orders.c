@@ -31,9 +31,11 @@ bool orders_status_valid(const char *status)
 	return false;
 }
 
+/* The key column of a list (page.h). */
+#define ORDER_AT PAGE_AT("o.created_at")
 #define ORDER_COLUMNS                                                                              \
 	"o.id, o.status, o.customer_email, o.currency, o.total_cents, o.checkout_path, "           \
-	"terminus_ts(o.created_at), terminus_ts(o.updated_at), o.seq, "                            \
+	"terminus_ts(o.created_at), terminus_ts(o.updated_at), " ORDER_AT ", "                     \
 	"(SELECT json_agg(json_build_object('product_id', i.product_id, 'sku', i.sku, "            \
 	"   'name', i.name, 'quantity', i.quantity, 'unit_price_cents', i.unit_price_cents, "      \
 	"   'line_total_cents', i.quantity * i.unit_price_cents) ORDER BY i.line_no) "             \
@@ -103,15 +105,18 @@ bool orders_get(struct db_conn *c, const char *store_id, const char *order_id, j
 	return true;
 }
 
-static struct db_stmt st_list = DB_STMT(
-        "orders_list", "SELECT " ORDER_COLUMNS " FROM orders o "
-                       "WHERE o.store_id = $1 AND o.seq > $2 AND ($4 = '' OR o.status = $4) "
-                       "ORDER BY o.seq LIMIT $3");
+/* The key this page starts after (page.h). */
+#define ORDERS_AFTER PAGE_AFTER_ASC("o.created_at", "o.id", 2, 3)
 
-bool orders_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
-                 int limit, json_t **out, struct err *e)
+static struct db_stmt st_list = DB_STMT("orders_list", "SELECT " ORDER_COLUMNS " FROM orders o "
+                                                       "WHERE o.store_id = $1 AND " ORDERS_AFTER " "
+                                                       "  AND ($5 = '' OR o.status = $5) "
+                                                       "ORDER BY o.created_at, o.id LIMIT $4");
+
+bool orders_list(struct db_conn *c, const char *store_id, const char *status, const struct page *p,
+                 json_t **out, struct err *e)
 {
-	return page_store_list(c, &st_list, store_id, status, cursor, limit, 8, order_json, out, e);
+	return page_store_list(c, &st_list, store_id, status, p, 8, 0, order_json, out, e);
 }
 
 static struct db_stmt st_create = DB_STMT(

@@ -295,7 +295,7 @@ bool outbox_status_valid(const char *status)
 #define EVENT_COLUMNS                                                                              \
 	"id, type, aggregate_id, status, attempts, last_error, payload::text, "                    \
 	"terminus_ts(available_at), terminus_ts(created_at), terminus_ts(done_at), "               \
-	"claimed_by IS NOT NULL AND claimed_until > now(), seq"
+	"claimed_by IS NOT NULL AND claimed_until > now(), " PAGE_AT("created_at")
 
 static json_t *event_json(const PGresult *r, int row)
 {
@@ -313,17 +313,19 @@ static json_t *event_json(const PGresult *r, int row)
 	                 done != NULL ? json_string(done) : json_null());
 }
 
+/* The key this page starts after (page.h). */
+#define EVENTS_AFTER PAGE_AFTER_DESC("created_at", "id", 2, 3)
+
 static struct db_stmt st_list =
         DB_STMT("outbox_list", "SELECT " EVENT_COLUMNS " FROM outbox_events "
-                               "WHERE store_id = $1 AND ($2::bigint = 0 OR seq < $2) "
-                               "  AND ($4 = '' OR status = $4) "
-                               "ORDER BY seq DESC LIMIT $3");
+                               "WHERE store_id = $1 AND " EVENTS_AFTER " "
+                               "  AND ($5 = '' OR status = $5) "
+                               "ORDER BY created_at DESC, id DESC LIMIT $4");
 
-bool outbox_list(struct db_conn *c, const char *store_id, const char *status, long long cursor,
-                 int limit, json_t **out, struct err *e)
+bool outbox_list(struct db_conn *c, const char *store_id, const char *status, const struct page *p,
+                 json_t **out, struct err *e)
 {
-	return page_store_list(c, &st_list, store_id, status, cursor, limit, 11, event_json, out,
-	                       e);
+	return page_store_list(c, &st_list, store_id, status, p, 11, 0, event_json, out, e);
 }
 
 static struct db_stmt st_stats = DB_STMT(

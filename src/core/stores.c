@@ -148,7 +148,7 @@ static json_t *store_json(const PGresult *r, int row)
 	                 db_get(r, row, 3), "created_at", db_get(r, row, 4));
 }
 
-#define STORE_COLUMNS "id, slug, name, currency, terminus_ts(created_at), seq"
+#define STORE_COLUMNS "id, slug, name, currency, terminus_ts(created_at), " PAGE_AT("created_at")
 
 static struct db_stmt st_insert = DB_STMT(
         "stores_insert", "INSERT INTO stores (id, slug, name, currency) VALUES ($1, $2, $3, $4) "
@@ -198,19 +198,24 @@ rollback:
 	return false;
 }
 
-static struct db_stmt st_list = DB_STMT(
-        "stores_list", "SELECT " STORE_COLUMNS " FROM stores WHERE seq > $1 ORDER BY seq LIMIT $2");
+/* The key this page starts after (page.h). */
+#define STORES_AFTER PAGE_AFTER_ASC("created_at", "id", 1, 2)
 
-bool stores_list(struct db_conn *c, long long cursor, int limit, json_t **out, struct err *e)
+static struct db_stmt st_list = DB_STMT("stores_list", "SELECT " STORE_COLUMNS " FROM stores "
+                                                       "WHERE " STORES_AFTER " "
+                                                       "ORDER BY created_at, id LIMIT $3");
+
+bool stores_list(struct db_conn *c, const struct page *p, json_t **out, struct err *e)
 {
-	char cur[24], lim[16];
+	char at[24], lim[16];
+	const char *at_param, *id_param;
 	PGresult *r;
 
-	page_args(cursor, limit, cur, lim);
-	r = db_exec(c, &st_list, DB_PARAMS(cur, lim), e);
+	page_args(p, at, lim, &at_param, &id_param);
+	r = db_exec(c, &st_list, DB_PARAMS(at_param, id_param, lim), e);
 	if (r == NULL)
 		return false;
-	*out = page_json(r, limit, 5, store_json);
+	*out = page_json(r, p, 5, 0, store_json);
 	PQclear(r);
 	return true;
 }
