@@ -325,6 +325,71 @@ static void test_order_list_status(void **state)
 	resp_release(&r);
 }
 
+/* Walking a store's orders in pages returns each order that existed when the walk began exactly
+ * once, while orders are inserted between the pages (in this store and another) and inside the
+ * walk's range (a row planted with an earlier created_at, as a transaction that began before
+ * the walk and committed during it has): keys never change, so nothing shifts. */
+static void test_order_walk_with_inserts(void **state)
+{
+	enum { OLD = 12, PAGE = 5 };
+	struct h_store s, other;
+	char pid[H_ID_LEN], po[H_ID_LEN], oid[OLD][H_ID_LEN], extra[H_ID_LEN];
+	int seen[OLD] = {0};
+	json_t *ids = json_object(); /* every id seen: a repeat is a failure, new ones too */
+	struct resp r = {0};
+	char *cursor = NULL;
+	int pages = 0;
+
+	(void)state;
+	h_must_create_store(&s, "api-owalk");
+	h_must_create_store(&other, "api-owalk-b");
+	h_must_create_product(&s, 100, 1000, pid);
+	h_must_create_product(&other, 100, 1000, po);
+	for (int i = 0; i < OLD; i++)
+		h_must_create_order(&s, pid, 1, oid[i]);
+	for (;;) {
+		json_t *e, *next;
+		size_t i;
+
+		H_CHECK(++pages < 40, "the walk does not end");
+		if (cursor)
+			h_getf(&r, s.key, "/v1/stores/%s/orders?limit=%d&cursor=%s", s.slug, PAGE,
+			       cursor);
+		else
+			h_getf(&r, s.key, "/v1/stores/%s/orders?limit=%d", s.slug, PAGE);
+		free(cursor);
+		cursor = NULL;
+		H_STATUS(&r, 200);
+		json_array_foreach(h_j(r.json, "data"), i, e)
+		{
+			const char *id = h_jstr(e, "id");
+
+			H_CHECK(json_object_get(ids, id) == NULL, "order %s listed twice", id);
+			json_object_set_new(ids, id, json_true());
+			for (int k = 0; k < OLD; k++)
+				if (strcmp(id, oid[k]) == 0)
+					seen[k]++;
+		}
+		/* Between pages: new orders here and in the other store, and one planted in the
+		 * middle of the walk's range (created_at between the first two orders). */
+		h_must_create_order(&s, pid, 1, extra);
+		h_must_create_order(&other, po, 1, extra);
+		h_must_create_order(&s, pid, 1, extra);
+		h_db_exec(
+		        "UPDATE orders SET created_at = (SELECT created_at + interval '1 microsecond' "
+		        "FROM orders WHERE id = $1) WHERE id = $2",
+		        oid[0], extra, NULL);
+		next = h_j(r.json, "next_cursor");
+		if (json_is_null(next))
+			break;
+		cursor = h_strdup(json_string_value(next));
+	}
+	for (int k = 0; k < OLD; k++)
+		H_CHECK(seen[k] == 1, "order %d seen %d times", k, seen[k]);
+	json_decref(ids);
+	resp_release(&r);
+}
+
 /* ---- checkout -------------------------------------------------------------------------------- */
 
 static void test_checkout_sync(void **state)
@@ -768,6 +833,7 @@ int main(void)
 	        cmocka_unit_test(test_order_create_validation),
 	        cmocka_unit_test(test_order_get),
 	        cmocka_unit_test(test_order_list_status),
+	        cmocka_unit_test(test_order_walk_with_inserts),
 	        cmocka_unit_test(test_checkout_sync),
 	        cmocka_unit_test(test_checkout_async),
 	        cmocka_unit_test(test_checkout_declined),

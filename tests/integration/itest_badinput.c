@@ -869,6 +869,152 @@ static void test_connections_per_address(void **state)
 	H_CHECK(status == 200, "127.0.0.2 not served after letting go: %d", status);
 }
 
+/* ---- cursors --------------------------------------------------------------------------------- */
+
+/* A list route that pages, and the credentials that may read it. */
+struct list_route {
+	const char *name;
+	char path[160]; /* without a query */
+	const char *auth;
+	char cursor[128]; /* a real next_cursor of it */
+};
+
+/* The next_cursor of path's first page of one, which must have one. */
+static void first_cursor(struct list_route *l)
+{
+	struct resp r = {0};
+
+	h_getf(&r, l->auth, "%s?limit=1", l->path);
+	H_STATUS(&r, 200);
+	H_CHECK(json_is_string(h_j(r.json, "next_cursor")), "%s: no next_cursor: %s", l->name,
+	        r.body);
+	snprintf(l->cursor, sizeof(l->cursor), "%s", h_jstr(r.json, "next_cursor"));
+	resp_release(&r);
+}
+
+static void cursor_refused(const struct list_route *l, const char *cursor, const char *message)
+{
+	struct resp r = {0};
+
+	h_getf(&r, l->auth, "%s?limit=1&cursor=%s", l->path, cursor);
+	H_ERROR_FIELD(&r, 400, "invalid_query", "cursor");
+	H_CHECK(strstr(h_jstr(r.json, "error.message"), message) != NULL,
+	        "%s, cursor %s: message %s, wanted %s", l->name, cursor, r.body, message);
+	resp_release(&r);
+}
+
+/* Every list refuses a cursor that was altered, cut short, of another version, or made by
+ * another list, another store's same list, or the operator's view of it: 400 invalid_query
+ * naming cursor with a message saying which, never a page from somewhere else, never a 5xx. */
+static void test_bad_cursors(void **state)
+{
+	struct h_store a, b;
+	char pid[H_ID_LEN], oid[H_ID_LEN], t[256];
+	struct list_route l[8];
+	size_t n = 0;
+
+	(void)state;
+	h_must_create_store(&a, "bad-cur-a");
+	h_must_create_store(&b, "bad-cur-b");
+	for (int i = 0; i < 2; i++) {
+		h_must_create_product(&a, 100, 10, pid);
+		h_must_create_order(&a, pid, 1, oid);
+		h_must_create_product(&b, 100, 10, pid);
+		h_must_create_order(&b, pid, 1, oid);
+		h_must_set_flag(&a, "chaos.worker_slow", i == 0);
+		h_must_set_flag(&b, "chaos.worker_slow", i == 0);
+	}
+	/* Two faults each, as the detector would open them. */
+	h_db_exec("INSERT INTO faults (rule, store_id, subject, severity, summary) "
+	          "SELECT 'error_rate', s.id, x, 'warning', 'planted' FROM stores s, "
+	          "unnest(ARRAY['POST /a', 'POST /b']) x WHERE s.slug IN ($1, $2)",
+	          a.slug, b.slug, NULL);
+
+	l[n] = (struct list_route){.name = "stores", .path = "/v1/stores"};
+	n++;
+	l[n] = (struct list_route){.name = "products"};
+	snprintf(l[n++].path, sizeof(l[0].path), "/v1/stores/%s/products", a.slug);
+	l[n] = (struct list_route){.name = "orders", .auth = a.key};
+	snprintf(l[n++].path, sizeof(l[0].path), "/v1/stores/%s/orders", a.slug);
+	l[n] = (struct list_route){.name = "events", .auth = a.key};
+	snprintf(l[n++].path, sizeof(l[0].path), "/v1/stores/%s/events", a.slug);
+	l[n] = (struct list_route){.name = "flag history", .auth = a.key};
+	snprintf(l[n++].path, sizeof(l[0].path), "/v1/stores/%s/flags/chaos.worker_slow/history",
+	         a.slug);
+	l[n] = (struct list_route){.name = "store faults", .auth = a.key};
+	snprintf(l[n++].path, sizeof(l[0].path), "/v1/stores/%s/faults", a.slug);
+	l[n] = (struct list_route){.name = "operator faults", .auth = h_env.operator_key};
+	snprintf(l[n++].path, sizeof(l[0].path), "/v1/ops/faults");
+	for (size_t i = 0; i < n; i++)
+		first_cursor(&l[i]);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *c = l[i].cursor;
+		size_t len = strlen(c);
+
+		/* Cut short: one character, half, all but the last. */
+		snprintf(t, sizeof(t), "%.*s", (int)len - 1, c);
+		cursor_refused(&l[i], t, "not one this API returned");
+		snprintf(t, sizeof(t), "%.*s", (int)len / 2, c);
+		cursor_refused(&l[i], t, "not one this API returned");
+		/* Altered: a character in the key, the last one (the check). */
+		snprintf(t, sizeof(t), "%s", c);
+		t[len / 2] = t[len / 2] == 'A' ? 'B' : 'A';
+		cursor_refused(&l[i], t, "altered");
+		snprintf(t, sizeof(t), "%s", c);
+		t[len - 1] = t[len - 1] == 'A' ? 'B' : 'A';
+		cursor_refused(&l[i], t, "altered");
+		/* Another version; the old scheme's numbers. */
+		snprintf(t, sizeof(t), "v2.%s", c + 3);
+		cursor_refused(&l[i], t, "another version");
+		cursor_refused(&l[i], "3", "not one this API returned");
+		/* Every other list's cursor. */
+		for (size_t j = 0; j < n; j++) {
+			if (j == i)
+				continue;
+			/* The two fault lists are one list in two scopes. */
+			cursor_refused(&l[i], l[j].cursor,
+			               (i >= 5 && j >= 5) ? "another store" : "another list");
+		}
+	}
+	/* Store b's own cursors on store a's lists (orders, events, flag history, faults). */
+	{
+		struct list_route mine[4] = {
+		        {.name = "b orders", .auth = b.key},
+		        {.name = "b events", .auth = b.key},
+		        {.name = "b flag history", .auth = b.key},
+		        {.name = "b faults", .auth = b.key},
+		};
+		const char *tail[4] = {"orders", "events", "flags/chaos.worker_slow/history",
+		                       "faults"};
+
+		for (size_t k = 0; k < 4; k++) {
+			struct list_route on_a = l[k == 3 ? 5 : 2 + k];
+
+			snprintf(mine[k].path, sizeof(mine[k].path), "/v1/stores/%s/%s", b.slug,
+			         tail[k]);
+			first_cursor(&mine[k]);
+			cursor_refused(&on_a, mine[k].cursor, "another store");
+		}
+		/* b's products cursor on a's products (a public list). */
+		{
+			struct list_route bp = {.name = "b products"};
+
+			snprintf(bp.path, sizeof(bp.path), "/v1/stores/%s/products", b.slug);
+			first_cursor(&bp);
+			cursor_refused(&l[1], bp.cursor, "another store");
+		}
+	}
+	/* And the real ones still work. */
+	for (size_t i = 0; i < n; i++) {
+		struct resp r = {0};
+
+		h_getf(&r, l[i].auth, "%s?limit=1&cursor=%s", l[i].path, l[i].cursor);
+		H_STATUS(&r, 200);
+		resp_release(&r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -883,6 +1029,7 @@ int main(void)
 	        cmocka_unit_test(test_odd_requests),
 	        cmocka_unit_test(test_smuggling_and_encoded_paths),
 	        cmocka_unit_test(test_connections_per_address),
+	        cmocka_unit_test(test_bad_cursors),
 	};
 
 	return H_RUN_SUITE("itest_badinput", tests, group_setup, NULL);

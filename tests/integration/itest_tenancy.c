@@ -10,6 +10,7 @@
 
 #include "harness.h"
 #include "fixtures.h"
+#include "page.h"
 #include "banned.h"
 
 static struct h_store store_a;
@@ -293,12 +294,70 @@ static void test_rls_in_database(void **state)
 	H_CHECK(h_must_available(&store_b, product_b) == 10, "B's stock changed");
 }
 
+/* The cursors of a store's walk through its orders, pages of one (n - 1 of them). */
+static void orders_cursors(const struct h_store *s, char cursors[][PAGE_CURSOR_LEN + 1], int n)
+{
+	struct resp r = {0};
+
+	for (int i = 0; i < n - 1; i++) {
+		if (i == 0)
+			h_getf(&r, s->key, "/v1/stores/%s/orders?limit=1", s->slug);
+		else
+			h_getf(&r, s->key, "/v1/stores/%s/orders?limit=1&cursor=%s", s->slug,
+			       cursors[i - 1]);
+		H_STATUS(&r, 200);
+		H_CHECK(json_is_string(h_j(r.json, "next_cursor")), "page %d: %s", i, r.body);
+		snprintf(cursors[i], PAGE_CURSOR_LEN + 1, "%s", h_jstr(r.json, "next_cursor"));
+	}
+	resp_release(&r);
+}
+
+/* A store's cursors say nothing about other stores (the issue: they were global sequence
+ * numbers, so two of a store's cursors told it how many orders the others made in between).
+ * Store B makes many orders between and after A's; A's cursors are the same text before and
+ * after, and each is exactly what A's own row makes: the list, A's id, and the row's created_at
+ * and id, which A sees. */
+static void test_cursors_reveal_no_other_store(void **state)
+{
+	struct h_store a, b;
+	char pa[H_ID_LEN], pb[H_ID_LEN], oa[3][H_ID_LEN], ob[H_ID_LEN];
+	char before[2][PAGE_CURSOR_LEN + 1], after[2][PAGE_CURSOR_LEN + 1];
+
+	(void)state;
+	h_must_create_store(&a, "ten-cur-a");
+	h_must_create_store(&b, "ten-cur-b");
+	h_must_create_product(&a, 100, 100, pa);
+	h_must_create_product(&b, 100, 1000, pb);
+	for (int i = 0; i < 3; i++) {
+		h_must_create_order(&a, pa, 1, oa[i]);
+		for (int j = 0; j < 10; j++)
+			h_must_create_order(&b, pb, 1, ob);
+	}
+	orders_cursors(&a, before, 3);
+	for (int j = 0; j < 40; j++)
+		h_must_create_order(&b, pb, 1, ob);
+	orders_cursors(&a, after, 3);
+	for (int i = 0; i < 2; i++) {
+		char want[PAGE_CURSOR_LEN + 1];
+		long long at = h_db_ll("SELECT (extract(epoch FROM created_at) * 1000000)::bigint "
+		                       "FROM orders WHERE id = $1",
+		                       oa[i], NULL);
+
+		H_CHECK(strcmp(before[i], after[i]) == 0, "cursor %d changed: %s -> %s", i,
+		        before[i], after[i]);
+		H_CHECK(page_cursor_encode(PAGE_ORDERS, a.id, at, oa[i], want), "encode");
+		H_CHECK(strcmp(before[i], want) == 0, "cursor %d is not A's row's own: %s, not %s",
+		        i, before[i], want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_admin_routes_refuse_strangers),
 	        cmocka_unit_test(test_owner_and_operator_succeed),
 	        cmocka_unit_test(test_cross_store_ids_are_404),
+	        cmocka_unit_test(test_cursors_reveal_no_other_store),
 	        cmocka_unit_test_teardown(test_rls_in_database, rollback),
 	};
 
