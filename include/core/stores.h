@@ -35,11 +35,14 @@ bool stores_currency_valid(const char *currency);
 bool stores_resolve(struct store_cache *sc, struct db_conn *c, const char *slug,
                     struct store_ref *out, bool *found, struct err *e) MUST_CHECK;
 
-/* Creates a store and its first admin key (own transaction on c). *out is new:
- * {"store":{…},"admin_key":"…"}. 409 store_exists when the slug is taken. */
+/* Creates a store and its first admin key (own transaction on c); load_test marks a store a
+ * load test made, which the public list does not show. *out is new:
+ * {"store":{…,"load_test"},"admin_key":"…"}. 409 store_exists when the slug is taken. */
 bool stores_create(struct db_conn *c, const char *slug, const char *name, const char *currency,
-                   json_t **out, struct err *e) MUST_CHECK;
-/* Public list, oldest first. *out is new: {"data":[…],"next_cursor":…}. */
-bool stores_list(struct db_conn *c, const struct page *p, json_t **out, struct err *e) MUST_CHECK;
+                   bool load_test, json_t **out, struct err *e) MUST_CHECK;
+/* The stores that are (load_test) or are not load-test stores, oldest first; operator_view adds
+ * each one's "load_test". *out is new: {"data":[…],"next_cursor":…}. */
+bool stores_list(struct db_conn *c, bool load_test, bool operator_view, const struct page *p,
+                 json_t **out, struct err *e) MUST_CHECK;
 
 #endif

@@ -45,6 +45,11 @@ bool api_admit(struct request *req);
 bool api_list_params(struct request *req, enum page_list list, const char *scope, struct page *p,
                      struct err *e) MUST_CHECK;
 
+/* Who sent the request (req->state->principal), for a public route that answers the operator
+ * more; unknown or absent credentials leave PRINCIPAL_NONE. False with e set (503) when the
+ * database cannot be asked about a store key. */
+bool api_authenticate(struct request *req, struct err *e) MUST_CHECK;
+
 /* The request's database connection, acquired on first use and released by the dispatcher.
  * NULL with e set (503) when none can be had. */
 struct db_conn *api_db(struct request *req, struct err *e);

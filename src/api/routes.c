@@ -218,6 +218,11 @@ static bool authenticate(struct request *req, struct err *e)
 	return true;
 }
 
+bool api_authenticate(struct request *req, struct err *e)
+{
+	return authenticate(req, e);
+}
+
 static bool authorize(struct request *req, const struct api_route *route, struct err *e)
 {
 	const char *slug = router_param(&req->state->params, "store");

@@ -53,7 +53,7 @@ static bool seed_store(struct db_conn *c, struct store_cache *sc, const struct d
 		        d->slug);
 		return true;
 	}
-	if (!stores_create(c, d->slug, d->name, d->currency, &created, e))
+	if (!stores_create(c, d->slug, d->name, d->currency, false, &created, e))
 		return false;
 	fprintf(out, "store %-12s created; admin key: %s\n", d->slug,
 	        json_string_value(json_object_get(created, "admin_key")));

@@ -85,6 +85,7 @@ static const struct jsonv_field store_fields[] = {
         {"slug", JV_STRING, true, STORE_SLUG_MIN, STORE_SLUG_MAX},
         {"name", JV_STRING, true, 1, STORE_NAME_MAX},
         {"currency", JV_STRING, true, 3, 3},
+        {"load_test", JV_BOOL, false, 0, 0},
 };
 
 void api_stores_create(struct request *req)
@@ -104,7 +105,8 @@ void api_stores_create(struct request *req)
 		          "currency must be an ISO 4217 code such as EUR");
 	} else if ((c = api_db(req, &e)) != NULL &&
 	           stores_create(c, jsonv_str(body, "slug"), jsonv_str(body, "name"),
-	                         jsonv_str(body, "currency"), &out, &e)) {
+	                         jsonv_str(body, "currency"), jsonv_bool(body, "load_test", false),
+	                         &out, &e)) {
 		reply_json(req, 201, out);
 	}
 	if (e.status != 0)
@@ -112,15 +114,44 @@ void api_stores_create(struct request *req)
 	json_decref(body);
 }
 
+/* GET /v1/stores: the public store list, without load-test stores. ?load_test=true lists only
+ * those, for the operator (401 without credentials, 403 for a store key); ?load_test=false is
+ * the default. The operator's answer shows each store's load_test. */
 void api_stores_list(struct request *req)
 {
 	struct err e = ERR_INIT;
 	struct db_conn *c;
+	const char *kind = req_query(req, "load_test");
+	bool load_test = false, operator_view;
 	json_t *out;
 	struct page p;
 
-	if (!api_list_params(req, PAGE_STORES, "", &p, &e) || (c = api_db(req, &e)) == NULL ||
-	    !stores_list(c, &p, &out, &e)) {
+	if (kind != NULL && strcmp(kind, "true") != 0 && strcmp(kind, "false") != 0) {
+		err_set(&e, 400, "invalid_query", "load_test must be true or false");
+		err_detail(&e, "field", json_string("load_test"));
+		api_fail(req, &e);
+		return;
+	}
+	load_test = kind != NULL && strcmp(kind, "true") == 0;
+	/* Credentials are read only when sent: the public list costs no key lookup. */
+	if (req_header(req, "Authorization") != NULL && !api_authenticate(req, &e)) {
+		api_fail(req, &e);
+		return;
+	}
+	operator_view = req->state->principal == PRINCIPAL_OPERATOR;
+	if (load_test && !operator_view) {
+		if (req->state->principal == PRINCIPAL_NONE)
+			err_set(&e, 401, "unauthorized", "missing or unknown credentials");
+		else
+			err_set(&e, 403, "forbidden",
+			        "load-test stores are for the platform operator");
+		api_fail(req, &e);
+		return;
+	}
+	/* Each kind its own scope: a cursor of one list is refused by the other. */
+	if (!api_list_params(req, PAGE_STORES, load_test ? "load_test" : "", &p, &e) ||
+	    (c = api_db(req, &e)) == NULL ||
+	    !stores_list(c, load_test, operator_view, &p, &out, &e)) {
 		api_fail(req, &e);
 		return;
 	}

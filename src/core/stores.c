@@ -141,6 +141,7 @@ bool stores_resolve(struct store_cache *sc, struct db_conn *c, const char *slug,
 	return true;
 }
 
+/* A store as anyone sees it. */
 static json_t *store_json(const PGresult *r, int row)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", db_get(r, row, 0), "slug",
@@ -148,14 +149,25 @@ static json_t *store_json(const PGresult *r, int row)
 	                 db_get(r, row, 3), "created_at", db_get(r, row, 4));
 }
 
-#define STORE_COLUMNS "id, slug, name, currency, terminus_ts(created_at), " PAGE_AT("created_at")
+/* A store as the operator sees it: whether it is a load-test store too. The public never sees
+ * the attribute (its list holds only the stores that are not). */
+static json_t *store_json_operator(const PGresult *r, int row)
+{
+	json_t *o = store_json(r, row);
 
-static struct db_stmt st_insert = DB_STMT(
-        "stores_insert", "INSERT INTO stores (id, slug, name, currency) VALUES ($1, $2, $3, $4) "
-                         "RETURNING " STORE_COLUMNS);
+	json_object_set_new(o, "load_test", json_boolean(db_get_bool(r, row, 6)));
+	return o;
+}
+
+#define STORE_COLUMNS                                                                              \
+	"id, slug, name, currency, terminus_ts(created_at), " PAGE_AT("created_at") ", load_test"
+
+static struct db_stmt st_insert =
+        DB_STMT("stores_insert", "INSERT INTO stores (id, slug, name, currency, load_test) "
+                                 "VALUES ($1, $2, $3, $4, $5) RETURNING " STORE_COLUMNS);
 
 bool stores_create(struct db_conn *c, const char *slug, const char *name, const char *currency,
-                   json_t **out, struct err *e)
+                   bool load_test, json_t **out, struct err *e)
 {
 	char id[37];
 	uuid_t u;
@@ -170,7 +182,8 @@ bool stores_create(struct db_conn *c, const char *slug, const char *name, const 
 		return false;
 	if (!db_begin(c, NULL, true, e))
 		return false;
-	r = db_exec(c, &st_insert, DB_PARAMS(id, slug, name, currency), e);
+	r = db_exec(c, &st_insert,
+	            DB_PARAMS(id, slug, name, currency, load_test ? "true" : "false"), e);
 	if (r == NULL) {
 		if (db_is_unique_violation(e)) {
 			err_set(e, 409, "store_exists", "a store with slug %s already exists",
@@ -179,7 +192,7 @@ bool stores_create(struct db_conn *c, const char *slug, const char *name, const 
 		}
 		goto rollback;
 	}
-	store = store_json(r, 0);
+	store = store_json_operator(r, 0);
 	PQclear(r);
 	if (!auth_store_key_insert(c, id, &key, e)) {
 		json_decref(store);
@@ -199,23 +212,26 @@ rollback:
 }
 
 /* The key this page starts after (page.h). */
-#define STORES_AFTER PAGE_AFTER_ASC("created_at", "id", 1, 2)
+#define STORES_AFTER PAGE_AFTER_ASC("created_at", "id", 2, 3)
 
-static struct db_stmt st_list = DB_STMT("stores_list", "SELECT " STORE_COLUMNS " FROM stores "
-                                                       "WHERE " STORES_AFTER " "
-                                                       "ORDER BY created_at, id LIMIT $3");
+static struct db_stmt st_list =
+        DB_STMT("stores_list", "SELECT " STORE_COLUMNS " FROM stores "
+                               "WHERE load_test = $1::boolean AND " STORES_AFTER " "
+                               "ORDER BY created_at, id LIMIT $4");
 
-bool stores_list(struct db_conn *c, const struct page *p, json_t **out, struct err *e)
+bool stores_list(struct db_conn *c, bool load_test, bool operator_view, const struct page *p,
+                 json_t **out, struct err *e)
 {
 	char at[24], lim[16];
 	const char *at_param, *id_param;
 	PGresult *r;
 
 	page_args(p, at, lim, &at_param, &id_param);
-	r = db_exec(c, &st_list, DB_PARAMS(at_param, id_param, lim), e);
+	r = db_exec(c, &st_list, DB_PARAMS(load_test ? "true" : "false", at_param, id_param, lim),
+	            e);
 	if (r == NULL)
 		return false;
-	*out = page_json(r, p, 5, 0, store_json);
+	*out = page_json(r, p, 5, 0, operator_view ? store_json_operator : store_json);
 	PQclear(r);
 	return true;
 }

@@ -1,6 +1,7 @@
 /*
  * itest_api_system.c — the handlers of src/api/system.c: health and readiness, and stores
- * (creation with its one-time admin key, validation, the public paginated list). /metrics is
+ * (creation with its one-time admin key, validation, the public paginated list, load-test stores
+ * hidden from it). /metrics is
  * itest_metrics's; readiness before migrations is itest_resilience's.
  */
 #include <stdio.h>
@@ -48,6 +49,8 @@ static void test_store_create(void **state)
 	H_JSTR(r.json, "store.slug", slug);
 	H_JSTR(r.json, "store.name", "Corner Shop");
 	H_JSTR(r.json, "store.currency", "EUR");
+	H_CHECK(json_is_false(h_j(r.json, "store.load_test")), "load_test defaults to false: %s",
+	        r.body);
 	H_CHECK(h_is_rfc3339_utc(h_jstr(r.json, "store.created_at")),
 	        "created_at not RFC 3339 UTC: %s", r.body);
 	key = h_jstr(r.json, "admin_key");
@@ -96,6 +99,10 @@ static void test_store_create_validation(void **state)
 	         "name"},
 	        {"{\"slug\":\"val-unk-1\",\"name\":\"X\",\"currency\":\"USD\",\"owner\":\"me\"}",
 	         "unknown_field", "owner"},
+	        {"{\"slug\":\"val-lt-1\",\"name\":\"X\",\"currency\":\"USD\",\"load_test\":\"true\"}",
+	         "invalid_type", "load_test"},
+	        {"{\"slug\":\"val-lt-2\",\"name\":\"X\",\"currency\":\"USD\",\"load_test\":1}",
+	         "invalid_type", "load_test"},
 	};
 	struct resp r = {0};
 	long long before = h_db_ll("SELECT count(*) FROM stores", NULL);
@@ -179,7 +186,7 @@ static void test_store_list_pagination(void **state)
 	}
 	for (i = 0; i < 5; i++)
 		H_CHECK(seen[i], "store %s missing from the pages", s[i].slug);
-	H_CHECK(total == (size_t)h_db_ll("SELECT count(*) FROM stores", NULL),
+	H_CHECK(total == (size_t)h_db_ll("SELECT count(*) FROM stores WHERE NOT load_test", NULL),
 	        "pages held %zu stores, the database has more or fewer", total);
 
 	h_get(&r, "/v1/stores?limit=100", NULL);
@@ -199,6 +206,140 @@ static void test_store_list_pagination(void **state)
 	resp_release(&r);
 }
 
+/* Walks every page of path (limit 100) with auth: how many times slug appeared, whether any
+ * store had a load_test attribute (has_attr), and whether every one had it true (all_true). */
+static int walk_stores(const char *path, const char *auth, const char *slug, bool *has_attr,
+                       bool *all_true)
+{
+	struct resp r = {0};
+	char url[512];
+	char *cursor = NULL;
+	int found = 0;
+
+	*has_attr = false;
+	*all_true = true;
+	for (int pages = 0;; pages++) {
+		json_t *e, *next;
+		size_t i;
+
+		H_CHECK(pages < 100, "the store list does not end");
+		snprintf(url, sizeof(url), "%s%slimit=100%s%s", path, strchr(path, '?') ? "&" : "?",
+		         cursor ? "&cursor=" : "", cursor ? cursor : "");
+		free(cursor);
+		cursor = NULL;
+		h_get(&r, url, auth);
+		H_STATUS(&r, 200);
+		json_array_foreach(h_j(r.json, "data"), i, e)
+		{
+			json_t *lt = json_object_get(e, "load_test");
+
+			if (strcmp(h_jstr(e, "slug"), slug) == 0)
+				found++;
+			if (lt != NULL)
+				*has_attr = true;
+			if (!json_is_true(lt))
+				*all_true = false;
+		}
+		next = h_j(r.json, "next_cursor");
+		if (json_is_null(next))
+			break;
+		cursor = h_strdup(json_string_value(next));
+	}
+	resp_release(&r);
+	return found;
+}
+
+static void must_create(const char *slug, const char *load_test, const char *want)
+{
+	struct resp r = {0};
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"slug\":\"%s\",\"name\":\"Load\",\"currency\":\"EUR\"%s%s}",
+	         slug, load_test ? ",\"load_test\":" : "", load_test ? load_test : "");
+	h_send(&r, "POST", "/v1/stores", h_env.operator_key, body);
+	H_STATUS(&r, 201);
+	H_CHECK(strcmp(want, "true") == 0 ? json_is_true(h_j(r.json, "store.load_test"))
+	                                  : json_is_false(h_j(r.json, "store.load_test")),
+	        "store.load_test should be %s: %s", want, r.body);
+	resp_release(&r);
+}
+
+/* Load-test stores: POST /v1/stores takes "load_test": true (operator only, like every store);
+ * the public list, with or without ?load_test=false, never shows them nor the attribute; the
+ * operator sees the attribute, and lists only the load-test stores with ?load_test=true, which
+ * is 401 without credentials, 403 for a store key, and whose cursors the public list refuses. */
+static void test_store_load_test(void **state)
+{
+	struct h_store regular;
+	struct resp r = {0};
+	char slug[48], slug2[48], plain[48], body[256], cursor[128];
+	bool attr, all_true;
+
+	(void)state;
+	h_must_create_store(&regular, "api-lt-reg");
+	h_unique_slug(slug, sizeof(slug), "api-lt");
+	h_unique_slug(slug2, sizeof(slug2), "api-lt");
+	h_unique_slug(plain, sizeof(plain), "api-lt-no");
+	snprintf(body, sizeof(body),
+	         "{\"slug\":\"%s\",\"name\":\"Load\",\"currency\":\"EUR\",\"load_test\":true}",
+	         slug);
+	h_send(&r, "POST", "/v1/stores", regular.key, body);
+	H_ERROR(&r, 403, "forbidden");
+	must_create(slug, "true", "true");
+	must_create(slug2, "true", "true"); /* two: the operator's list has a next page at 1 */
+	must_create(plain, "false", "false");
+	H_CHECK(h_db_ll("SELECT count(*) FROM stores WHERE slug IN ($1, $2) AND load_test", slug,
+	                slug2, NULL) == 2,
+	        "the stores are not marked in the database");
+
+	/* The public list: not there, no attribute; the regular stores are. */
+	H_CHECK(walk_stores("/v1/stores", NULL, slug, &attr, &all_true) == 0,
+	        "a load-test store in the public list");
+	H_CHECK(!attr, "the public list shows load_test");
+	H_CHECK(walk_stores("/v1/stores?load_test=false", NULL, slug, &attr, &all_true) == 0,
+	        "a load-test store in ?load_test=false");
+	H_CHECK(walk_stores("/v1/stores", NULL, regular.slug, &attr, &all_true) == 1 &&
+	                walk_stores("/v1/stores", NULL, plain, &attr, &all_true) == 1,
+	        "a regular store missing from the public list");
+	/* A store key on the public list is the public. */
+	H_CHECK(walk_stores("/v1/stores", regular.key, slug, &attr, &all_true) == 0 && !attr,
+	        "a store key sees load-test stores");
+	/* The operator: the same stores with the attribute, and the others on request. */
+	H_CHECK(walk_stores("/v1/stores", h_env.operator_key, slug, &attr, &all_true) == 0,
+	        "a load-test store in the operator's default list");
+	H_CHECK(attr && !all_true, "the operator's default list: load_test false on each");
+	H_CHECK(walk_stores("/v1/stores?load_test=true", h_env.operator_key, slug, &attr,
+	                    &all_true) == 1,
+	        "the load-test store missing from ?load_test=true");
+	H_CHECK(attr && all_true, "?load_test=true holds only load-test stores");
+	H_CHECK(walk_stores("/v1/stores?load_test=true", h_env.operator_key, regular.slug, &attr,
+	                    &all_true) == 0,
+	        "a regular store in ?load_test=true");
+
+	h_get(&r, "/v1/stores?load_test=true", NULL);
+	H_ERROR(&r, 401, "unauthorized");
+	h_get(&r, "/v1/stores?load_test=true", regular.key);
+	H_ERROR(&r, 403, "forbidden");
+	static const char *const bad[] = {"1", "yes", "TRUE", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char url[128];
+
+		snprintf(url, sizeof(url), "/v1/stores?load_test=%s", bad[i]);
+		h_get(&r, url, h_env.operator_key);
+		H_ERROR_FIELD(&r, 400, "invalid_query", "load_test");
+	}
+	/* A cursor of the load-test list is not one of the public list. */
+	h_get(&r, "/v1/stores?load_test=true&limit=1", h_env.operator_key);
+	H_STATUS(&r, 200);
+	H_CHECK(json_is_string(h_j(r.json, "next_cursor")), "two load-test stores: %s", r.body);
+	snprintf(cursor, sizeof(cursor), "%s", h_jstr(r.json, "next_cursor"));
+	h_getf(&r, NULL, "/v1/stores?cursor=%s", cursor);
+	H_ERROR_FIELD(&r, 400, "invalid_query", "cursor");
+	h_getf(&r, h_env.operator_key, "/v1/stores?load_test=true&cursor=%s", cursor);
+	H_STATUS(&r, 200);
+	resp_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +347,7 @@ int main(void)
 	        cmocka_unit_test(test_store_create),
 	        cmocka_unit_test(test_store_create_validation),
 	        cmocka_unit_test(test_store_list_pagination),
+	        cmocka_unit_test(test_store_load_test),
 	};
 
 	return H_RUN_SUITE("itest_api_system", tests, NULL, NULL);
