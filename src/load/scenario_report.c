@@ -89,6 +89,8 @@ static void print_summary(const struct run *R, const char *const *names)
 	print_counts(R, stdout);
 	if (R->surge)
 		surge_print(R->surge, stdout);
+	if (R->groups)
+		groups_print(R, stdout);
 	if (chaos)
 		printf("chaos       %d worker SIGKILLs, %d API SIGKILLs (%d restarts), %d PostgreSQL "
 		       "restarts (pg_ctl stop -m immediate)%s\n",
@@ -249,6 +251,8 @@ static json_t *report_json(const struct run *R, const char *const *names, json_t
 		json_object_set_new(report, "confirm_lag", json_incref(lag));
 	if (R->chaos)
 		json_object_set_new(report, "chaos", chaos_json(R->chaos));
+	if (R->groups)
+		groups_json(R, report);
 	return report;
 }
 
@@ -268,6 +272,7 @@ int report_run(struct run *R, json_t **report)
 	const char **names = xcalloc((size_t)R->nstores, sizeof(*names));
 	json_t *check = NULL, *lag = NULL;
 	int status;
+	bool criteria_ok;
 
 	if (R->o->scenario == SC_FLASH_SALE && R->c.checkouts_acked > (uint64_t)R->units)
 		ledger_violation(&R->ledger, "no_oversell",
@@ -275,8 +280,11 @@ int report_run(struct run *R, json_t **report)
 		                 R->c.checkouts_acked, R->units);
 	for (int i = 0; i < R->nstores; i++)
 		names[i] = R->stores[i].slug;
+	criteria_ok = !R->groups || judge_groups(R);
 	print_summary(R, names);
 	status = check_invariants(R, names, &check, &lag);
+	if (!criteria_ok && status == 0)
+		status = 1; /* printed with the groups: a criterion NOT MET */
 	status = run_status(R, status);
 	if (R->o->json_path)
 		*report = report_json(R, names, check, lag);
