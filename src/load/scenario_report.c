@@ -135,11 +135,11 @@ static int check_invariants(const struct run *R, const char *const *names, json_
 	return cs == CHECK_OK ? 0 : cs == CHECK_VIOLATED ? 1 : 2;
 }
 
-static struct db_stmt st_open_faults = DB_STMT(
-        "load_open_faults",
-        "SELECT s.slug, f.rule, f.severity, f.subject, f.summary FROM faults f "
-        "JOIN stores s ON s.id = f.store_id "
-        "WHERE f.store_id = ANY($1::uuid[]) AND f.resolved_at IS NULL ORDER BY f.seq");
+static struct db_stmt st_open_faults =
+        DB_STMT("load_open_faults",
+                "SELECT s.slug, f.rule, f.severity, f.subject, f.summary FROM faults f "
+                "JOIN stores s ON s.id = f.store_id "
+                "WHERE f.store_id = ANY($1::uuid[]) AND f.resolved_at IS NULL ORDER BY f.seq");
 
 /* After the drain: the faults the fault detector still has open on the run's stores — what the
  * run may have left behind. Printed and returned ([{"store","rule","severity","subject",
@@ -169,10 +169,10 @@ static json_t *open_faults(const struct run *R)
 	for (int row = 0; row < PQntuples(r); row++) {
 		printf("            %s %s %s %s: %s\n", db_get(r, row, 0), db_get(r, row, 1),
 		       db_get(r, row, 2), db_get(r, row, 3), db_get(r, row, 4));
-		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:s,s:s}", "store",
-		                                     db_get(r, row, 0), "rule", db_get(r, row, 1),
-		                                     "severity", db_get(r, row, 2), "subject",
-		                                     db_get(r, row, 3), "summary", db_get(r, row, 4)));
+		json_array_append_new(
+		        out, json_pack("{s:s,s:s,s:s,s:s,s:s}", "store", db_get(r, row, 0), "rule",
+		                       db_get(r, row, 1), "severity", db_get(r, row, 2), "subject",
+		                       db_get(r, row, 3), "summary", db_get(r, row, 4)));
 	}
 	PQclear(r);
 release:
@@ -280,9 +280,10 @@ static json_t *config_json(const struct run *R)
 	                                         : (json_int_t)R->client_count));
 	json_object_set_new(config, "private_database", json_boolean(o->private_pg));
 	if (o->scenario == SC_SLOWLORIS)
-		json_object_update_new(config, json_pack("{s:i,s:f,s:f}", "slow", o->slow,
-		                                         "slow_interval_s", o->slow_interval_s,
-		                                         "request_timeout_s", o->request_timeout_s));
+		json_object_update_new(config,
+		                       json_pack("{s:i,s:f,s:f}", "slow", o->slow,
+		                                 "slow_interval_s", o->slow_interval_s,
+		                                 "request_timeout_s", o->request_timeout_s));
 	if (o->scenario == SC_ABUSE)
 		json_object_set_new(config, "flood_rate",
 		                    json_real(o->flood_rate > 0 ? o->flood_rate : 10 * o->rate));
@@ -354,7 +355,8 @@ int report_run(struct run *R, json_t **report)
 	status = run_status(R, status);
 	if (R->o->json_path) {
 		*report = report_json(R, names, check, lag);
-		json_object_set_new(*report, "open_faults", faults ? json_incref(faults) : json_null());
+		json_object_set_new(*report, "open_faults",
+		                    faults ? json_incref(faults) : json_null());
 	}
 	json_decref(faults);
 	json_decref(check);
