@@ -154,12 +154,15 @@ static const struct opt opts[] = {
 	{NULL, "store", "SLUG", OPT_STORES, 0, 0, 0,
 	 "check: only this store (repeatable; default every store)"},
 
-	{"processes the run starts itself (needs --db)", "bin", "DIR", OPT_STR, F(o.bindir), 0, 0,
+	{"processes the run starts itself (on --db; with no --db, no $TERMINUS_DATABASE_URL and no\n"
+	 "--api: on a private PostgreSQL cluster it makes, migrates and removes)", "bin", "DIR", OPT_STR, F(o.bindir), 0, 0,
 	 "where terminus-api and terminus-worker are (default: ours)"},
 	{NULL, "apis", "N", OPT_INT, F(o.spawn_apis), 0, 8,
-	 "terminus-api processes to start and load (chaos: 2)"},
+	 "terminus-api processes to start and load (chaos: 2;\n"
+	 "a private cluster: at least 1)"},
 	{NULL, "workers", "N", OPT_INT, F(o.spawn_workers), 0, 32,
-	 "terminus-worker processes to start (chaos: 2)"},
+	 "terminus-worker processes to start (chaos: 2;\n"
+	 "a private cluster: at least 1)"},
 	{NULL, "log-dir", "DIR", OPT_STR, F(o.log_dir), 0, 0,
 	 "their logs (default: a new directory under /tmp)"},
 	{NULL, "retry-base-ms", "N", OPT_INT, F(o.retry_base_ms), 1, 3600000,
@@ -235,7 +238,7 @@ static void usage(FILE *out)
 			fputc('\n', out);
 		snprintf(head, sizeof(head), "--%s%s%s", x->name, x->arg ? " " : "",
 		         x->arg ? x->arg : "");
-		fprintf(out, "  %-21s", head);
+		fprintf(out, "  %-24s", head);
 		for (;;) {
 			const char *nl = strchr(h, '\n');
 
@@ -243,11 +246,12 @@ static void usage(FILE *out)
 			if (!nl)
 				break;
 			h = nl + 1;
-			fprintf(out, "  %-21s", "");
+			fprintf(out, "  %-24s", "");
 		}
 	}
-	fputs("\nexit status: 0 every invariant held, 1 a violation (printed), 2 the run or the\n"
-	      "check could not be made.\n",
+	fputs("\nexit status: 0 every invariant held (and every pass criterion of abuse and\n"
+	      "slowloris was met), 1 a violation or a criterion not met (printed), 2 the run or\n"
+	      "the check could not be made.\n",
 	      out);
 }
 

@@ -7,6 +7,7 @@
  *   scenario_arrivals.c  the streams of arrivals, and the open and closed loops that send them
  *   scenario_flows.c     the client flows: their requests, answers and retries
  *   scenario_report.c    the end: summary, invariants, exit status, JSON report, ledger
+ *   scenario_abuse.c     abuse's and slowloris's parties, their pass criteria and report
  */
 #ifndef TERMINUS_LOAD_SCENARIO_INTERNAL_H
 #define TERMINUS_LOAD_SCENARIO_INTERNAL_H
