@@ -203,9 +203,16 @@ void pgprivate_stop(struct pgprivate *pg)
 			uid = sb.st_uid;
 			gid = sb.st_gid;
 		}
-		if (!run_wait(argv, uid, gid, out, NULL))
-			fprintf(stderr, "terminus-load: pg_ctl stop failed; see %s\n", out);
 		pg->running = false;
+		if (!run_wait(argv, uid, gid, out, NULL)) {
+			/* Its server may still run: removing its files under it would help nobody.
+			 */
+			fprintf(stderr,
+			        "terminus-load: pg_ctl stop failed; the private cluster is left in %s "
+			        "(see %s)\n",
+			        pg->dir, out);
+			pg->made = false;
+		}
 	}
 	if (pg->made) {
 		nftw(pg->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);

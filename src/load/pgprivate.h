@@ -23,7 +23,7 @@ struct pgprivate {
 /* Makes, starts and migrates the cluster (bindir: where terminus-api is). False (printed, and
  * whatever was made taken back) on failure. */
 bool pgprivate_start(struct pgprivate *pg, const char *bindir);
-/* Stops the server and removes the directory. */
+/* Stops the server and removes the directory (left, and said, when the server would not stop). */
 void pgprivate_stop(struct pgprivate *pg);
 
 #endif
