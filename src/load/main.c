@@ -476,9 +476,6 @@ int main(int argc, char **argv)
 			c.o.spawn_workers = 1;
 		if (c.o.scenario == SC_CHAOS && !c.o.pg_dir)
 			c.o.pg_dir = pg.dir;
-		fprintf(stderr,
-		        "terminus-load: the run starts %d API and %d worker processes on it\n",
-		        c.o.spawn_apis, c.o.spawn_workers);
 	}
 	if (c.o.check && !c.o.db) {
 		fprintf(stderr, "terminus-load: --db URL (or TERMINUS_DATABASE_URL) is needed to "

@@ -272,21 +272,23 @@ void slow_print(const struct slow *sl, FILE *out)
 {
 	fprintf(out,
 	        "slowloris   %d slow sockets (one byte every %.1f s; every third a body after a "
-	        "whole head): %d refused at once (< %.1f s), %d closed by the server, %d of them "
+	        "whole head): %d refused at once (< %.1f s), %d accepted: %d closed by the server, "
+	        "%d of them "
 	        "later than %.0f s, %d outlived %.0f s, %d left; lifetime of the closed p50 %.2f s, "
 	        "max %.2f s\n",
-	        sl->n, sl->interval_s, sl->refused, sl->refuse_s, sl->closed, sl->closed_late,
-	        sl->timeout_s + 2, sl->outlived, sl->timeout_s + 2, sl->left,
-	        (double)hist_percentile(&sl->life, 50) / 1e6, sl->max_life_s);
+	        sl->n, sl->interval_s, sl->refused, sl->refuse_s, sl->opened - sl->refused,
+	        sl->closed, sl->closed_late, sl->timeout_s + 2, sl->outlived, sl->timeout_s + 2,
+	        sl->left, (double)hist_percentile(&sl->life, 50) / 1e6, sl->max_life_s);
 }
 
 json_t *slow_json(const struct slow *sl)
 {
-	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:f,s:f,s:f}", "sockets", sl->n,
-	                 "opened", sl->opened, "refused_at_once", sl->refused, "closed_by_server",
-	                 sl->closed, "closed_late", sl->closed_late, "outlived", sl->outlived,
-	                 "left", sl->left, "lifetime_ms", hist_json(&sl->life), "max_lifetime_s",
-	                 sl->max_life_s, "deadline_s", sl->timeout_s + 2, "refuse_s", sl->refuse_s);
+	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:f,s:f,s:f}", "sockets", sl->n,
+	                 "opened", sl->opened, "refused_at_once", sl->refused, "accepted",
+	                 sl->opened - sl->refused, "closed_by_server", sl->closed, "closed_late",
+	                 sl->closed_late, "outlived", sl->outlived, "left", sl->left, "lifetime_ms",
+	                 hist_json(&sl->life), "max_lifetime_s", sl->max_life_s, "deadline_s",
+	                 sl->timeout_s + 2, "refuse_s", sl->refuse_s);
 }
 
 void slow_release(struct slow *sl)
