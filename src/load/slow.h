@@ -58,8 +58,9 @@ bool slow_settled(const struct slow *sl);
 /* Closes what is still open (counted as outlived when past its deadline, else as left). */
 void slow_finish(struct slow *sl, double now);
 void slow_print(const struct slow *sl, FILE *out);
-/* {"sockets","opened","refused_at_once","accepted","closed_by_server","closed_late","outlived","left",
- *  "lifetime_ms":{…},"deadline_s"} (new reference). */
+/* {"sockets","opened","refused_at_once","accepted","closed_by_server","closed_late",
+ *  "outlived","left","lifetime_ms":{…},"max_lifetime_s","deadline_s","refuse_s"} (new
+ *  reference). */
 json_t *slow_json(const struct slow *sl);
 void slow_release(struct slow *sl);
 
