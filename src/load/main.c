@@ -155,7 +155,8 @@ static const struct opt opts[] = {
 	 "check: only this store (repeatable; default every store)"},
 
 	{"processes the run starts itself (on --db; with no --db, no $TERMINUS_DATABASE_URL and no\n"
-	 "--api: on a private PostgreSQL cluster it makes, migrates and removes)", "bin", "DIR", OPT_STR, F(o.bindir), 0, 0,
+	 "--api: on a private PostgreSQL cluster it makes, migrates and removes)",
+	 "bin", "DIR", OPT_STR, F(o.bindir), 0, 0,
 	 "where terminus-api and terminus-worker are (default: ours)"},
 	{NULL, "apis", "N", OPT_INT, F(o.spawn_apis), 0, 8,
 	 "terminus-api processes to start and load (chaos: 2;\n"
