@@ -14,6 +14,9 @@
  *   - SIGTERM while events are in flight: exit 0 within 5 s, in-flight events finished,
  *     unstarted claims given back;
  *   - two workers drain one backlog with no event handled twice;
+ *   - a lease dies with its owner's session: the batch of a worker killed with -9 is finished
+ *     by another worker within 5 s (the lease is 30 s) and the killed worker is forgotten; a
+ *     SIGSTOPped worker keeps its leases while another worker reaps, until it is killed;
  *   - GET /v1/ops/workers (operator only): a running worker alive and counting its events, a
  *     heartbeat older than TERMINUS_FAULT_HEARTBEAT_S silent, newest started first, a worker
  *     stopped by SIGTERM gone.
@@ -1676,11 +1679,12 @@ int main(void)
 	        cmocka_unit_test_teardown(test_cancel_confirmed, teardown),
 	        cmocka_unit_test_teardown(test_sigterm_with_events_in_flight, teardown),
 	        cmocka_unit_test_teardown(test_two_workers_drain_backlog, teardown),
-	        cmocka_unit_test_teardown(test_killed_workers_leases_come_back, teardown),
-	        cmocka_unit_test_teardown(test_stopped_worker_keeps_its_leases, teardown),
 	        cmocka_unit_test_teardown(test_backlog_with_stale_statistics, stale_teardown),
 	        cmocka_unit_test_teardown(test_listener_reconnects, teardown),
 	        cmocka_unit_test_teardown(test_worker_sweeps_expired_rows, teardown),
+	        /* Last: on a failure they leave events leased to a killed worker behind. */
+	        cmocka_unit_test_teardown(test_killed_workers_leases_come_back, teardown),
+	        cmocka_unit_test_teardown(test_stopped_worker_keeps_its_leases, teardown),
 	};
 
 	return H_RUN_SUITE("itest_worker", tests, NULL, NULL);
