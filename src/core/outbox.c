@@ -483,8 +483,8 @@ void outbox_metrics(struct db_conn *c, struct metrics_text *t)
 }
 
 /* Every worker's heartbeat row, newest started first; silent = not seen for heartbeat_s. A
- * stopped worker deletes its row; a killed one's stays until a running worker's fault detector
- * sweeps it after an hour of silence (faults.c). */
+ * stopped worker deletes its row; a killed one's goes once none of its sessions is left
+ * (outbox_reap); a hung one's stays, silent. */
 static struct db_stmt st_workers =
         DB_STMT("outbox_workers",
                 "SELECT worker_id, terminus_ts(started_at), terminus_ts(seen_at), events_done, "
