@@ -27,6 +27,8 @@ void run_release(struct run *r);
 void show(const struct run *r);
 /* The run exited 0 and its report says every invariant held. */
 void assert_clean(const struct run *r);
+/* The same for a run without a ledger (nothing acknowledged to check it against). */
+void assert_clean_checked(const struct run *r, size_t min);
 /* An integer / a number at path in the report (a failure when there is none). */
 long long jint(const json_t *j, const char *path);
 double jnum(const json_t *j, const char *path);
