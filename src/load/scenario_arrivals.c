@@ -169,7 +169,7 @@ void run_closed_loop(struct run *R)
 
 	R->stats.t_start = t0;
 	R->t_stop = t0 + o->duration_s;
-	for (int i = 0; i < o->concurrency && start_closed(R, t0); i++)
+	for (int i = 0; i < o->concurrency && start_closed(R, t0, NULL); i++)
 		;
 	while (!stop_requested) {
 		double now = mono_now();

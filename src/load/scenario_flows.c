@@ -543,8 +543,10 @@ static void storm_done(struct run *R, struct flow *f, struct http_req *r)
 /* ---- checkout: the closed loop --------------------------------------------------------------- */
 
 /* Sends the checkout of the next order made up front, at moment t, with a fresh key; false when
- * none is left, the --duration cap has passed or the run is stopping. */
-bool start_closed(struct run *R, double t)
+ * none is left, the --duration cap has passed or the run is stopping. src: the client's source
+ * address, kept from its previous checkout (NULL: a new client, a new address), so that each of
+ * the --concurrency clients is one customer on one kept-alive connection. */
+bool start_closed(struct run *R, double t, const char *src)
 {
 	const struct oref *o;
 	struct flow *f;
@@ -553,6 +555,8 @@ bool start_closed(struct run *R, double t)
 		return false;
 	o = &R->orders[R->next_order++];
 	f = flow_new(R, FLOW_CLOSED, NULL, o->store);
+	if (src != NULL)
+		snprintf(f->src, sizeof(f->src), "%s", src);
 	snprintf(f->order_id, sizeof(f->order_id), "%s", o->id);
 	next_key(R, f->key, sizeof(f->key));
 	submit(R, f, checkout_req(R, f, "tok_ok", t));
@@ -564,7 +568,7 @@ bool start_closed(struct run *R, double t)
 static void closed_done(struct run *R, struct flow *f, struct http_req *r)
 {
 	note_checkout(R, f, r);
-	start_closed(R, r->t_done);
+	start_closed(R, r->t_done, f->src);
 }
 
 /* ---- every answer ---------------------------------------------------------------------------- */

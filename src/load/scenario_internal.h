@@ -176,7 +176,7 @@ void run_closed_loop(struct run *R);
 void start_flow(struct run *R, struct stream *s, double t);
 /* checkout: sends the checkout of the next order made up front, at t; false when none is left,
  * --duration has passed or the run is stopping. */
-bool start_closed(struct run *R, double t);
+bool start_closed(struct run *R, double t, const char *src);
 
 /* scenario_abuse.c: abuse and slowloris */
 /* The source address of an attacker: one for all its requests (127.2.0.N). */
