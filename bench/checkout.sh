@@ -3,8 +3,8 @@
 # pending orders (unique Idempotency-Key each) against a running terminus-api.
 #   bench/checkout.sh API_URL DATABASE_URL OPERATOR_KEY [sync|async] [connections] [seconds]
 # Prints wrk's report and then verifies in the database that every checked-out order holds
-# exactly one live payment. All the checkouts are one store's: start that API with
-# TERMINUS_STORE_RATE_LIMIT=0, or the store's rate limit (100/s) is what gets measured.
+# exactly one live payment. wrk is one client address: start that API with
+# TERMINUS_CLIENT_RATE_LIMIT=0, or the per-address limit (50/s) is what gets measured.
 set -euo pipefail
 command -v wrk >/dev/null || { echo "bench/checkout.sh needs wrk: apt-get install -y wrk" >&2; exit 1; }
 api=$1 db=$2 op=$3 path=${4:-sync} conns=${5:-16} secs=${6:-10}

@@ -47,9 +47,11 @@ PG_SECONDS=${BENCH_PG_SECONDS:-10}
 DRAIN_EVENTS=${BENCH_DRAIN_EVENTS:-10000}
 DRAIN_THREADS=${BENCH_DRAIN_THREADS:-4}
 RESULTS=${BENCH_RESULTS:-$root/bench/results}
-# The API runs load one store as fast as it goes: that store's rate limit (100/s by default)
-# would measure the limit, not the API. terminus-load passes this to the API it starts.
-export TERMINUS_STORE_RATE_LIMIT=0
+# The API runs load one store from few clients as fast as they go: the per-client limits (50/s
+# per address by default) would measure the limit, not the API. terminus-load passes these to
+# the API it starts.
+export TERMINUS_CLIENT_RATE_LIMIT=0
+export TERMINUS_KEY_RATE_LIMIT=0
 
 stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
 started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)

@@ -29,9 +29,11 @@ READY_TIMEOUT_S=${TERMINUS_TEST_READY_TIMEOUT_S:-30} # sanitizer builds start sl
 # its own API): a flash sale or a retry storm on a slow sanitizer build must not be shed. The
 # suite's API and the ones terminus-load starts inherit this.
 export TERMINUS_QUEUE_TARGET_MS=${TERMINUS_QUEUE_TARGET_MS:-10000}
-# Per-store rate limiting is off in the suites (tests hammer one store on purpose); itest_overload
-# turns it on for an API of its own.
-export TERMINUS_STORE_RATE_LIMIT=${TERMINUS_STORE_RATE_LIMIT:-0}
+# The per-client rate limits are off in the suites: a suite is one client (127.0.0.1) hammering
+# one store on purpose. itest_overload and the abuse and flash-sale runs start APIs of their own
+# with the limits on.
+export TERMINUS_CLIENT_RATE_LIMIT=${TERMINUS_CLIENT_RATE_LIMIT:-0}
+export TERMINUS_KEY_RATE_LIMIT=${TERMINUS_KEY_RATE_LIMIT:-0}
 SUITE_TIMEOUT_S=${TERMINUS_TEST_SUITE_TIMEOUT_S:-180}
 STOP_TIMEOUT_S=15
 

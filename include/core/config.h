@@ -28,8 +28,11 @@ struct config {
 	int http_threads;
 	int http_connections_per_ip;
 	int queue_target_ms;
-	int store_rate_limit; /* per store and API process; 0 = none */
-	int store_burst;
+	int http_request_timeout_ms;
+	int client_rate_limit; /* per client address without a verified key; 0 = none */
+	int client_burst;
+	int key_rate_limit; /* per verified store key; 0 = none */
+	int key_burst;
 	int db_pool_size;
 	char metrics_host[64];
 	int metrics_port;

@@ -9,7 +9,9 @@
 #define HTTP_MAX_BODY_BYTES       (64 * 1024) /* larger bodies are 413 */
 #define HTTP_CONNECTION_TIMEOUT_S 20 /* idle keep-alive connections are closed after this */
 #define HTTP_CONNECTION_MEMORY    (64 * 1024) /* MHD per-connection pool (headers + read buffer) */
-#define HTTP_CONNECTION_LIMIT     1024
+#define HTTP_CONNECTION_LIMIT     1024 /* open connections; beyond, a new one is closed at once */
+#define HTTP_MAX_QUERY_ARGS       64   /* more query arguments are answered 414 */
+#define HTTP_SWEEP_INTERVAL_MS    100  /* how often slow requests are looked for */
 #define HTTP_LISTEN_BACKLOG       1024
 #define HTTP_SHUTDOWN_GRACE_MS    10000 /* SIGTERM: wait this long for in-flight requests */
 #define HTTP_IO_THREADS           2     /* libmicrohttpd threads: read requests, write answers */

@@ -22,6 +22,9 @@
  *                                             payment_failure_pct of a store's payments in window
  *   stuck_lease            worker id          events leased to a worker that stopped heart-beating
  *   worker_heartbeat       worker id          a worker's heartbeat is older than heartbeat_s
+ *                                             (a hung worker: a dead one's heartbeat is deleted
+ *                                             by the lease reaper, outbox_reap, once none of its
+ *                                             database sessions is left)
  *   invariant              invariant name     the audit found rows breaking an invariant of
  *                                             include/core/invariants.h marked audited:
  *                                             stock_non_negative, stock_ledger,

@@ -31,6 +31,7 @@ enum metric_id {
 	M_FLAG_EVALUATIONS, /* counter {flag, result} */
 	M_FAULTS_OPENED,    /* counter {rule} : in the worker that led the tick */
 	M_DETECTOR_TICKS,   /* counter {result} : led, skipped (another worker led), failed */
+	M_HTTP_CONNECTIONS_CLOSED, /* counter {reason} : closed by the server without an answer */
 	M_COUNT
 };
 

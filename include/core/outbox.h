@@ -6,6 +6,14 @@
  * (claimed_by, claimed_until); the event's database effects and its completion commit in one
  * transaction, and completion only succeeds for the lease holder, so an event's effects happen
  * exactly once however often it is run. A lapsed lease lets another runner take the event over.
+ *
+ * A lease also dies with its owner: a worker's handler thread registers the database session it
+ * claims on (outbox_owner_register), and outbox_reap, which every worker runs about once a
+ * second, gives back the leases of owners whose session has ended. PostgreSQL ends a killed
+ * client's session within milliseconds, so a worker killed with -9 frees its events in about a
+ * second; a hung one (SIGSTOP) keeps its sessions, and its leases hold until they lapse. The
+ * claim neither reads nor writes any of this: its cost is one statement per connection and one
+ * per second per worker.
  */
 #ifndef TERMINUS_OUTBOX_H
 #define TERMINUS_OUTBOX_H
@@ -57,6 +65,24 @@ bool outbox_fail(struct db_conn *c, const struct outbox_event *ev, const char *l
  * OUTBOX_BATCH) [0..*n) are filled; release each with outbox_event_release. */
 bool outbox_claim(struct db_conn *c, const char *owner, struct outbox_event *events, int *n,
                   struct err *e) MUST_CHECK;
+/* Records that owner (a handler thread of worker_id) claims on this connection's session. Call
+ * on every new connection before its first claim: a lease owner whose registered session has
+ * ended loses its leases to outbox_reap. c idle. */
+bool outbox_owner_register(struct db_conn *c, const char *owner, const char *worker_id,
+                           struct err *e) MUST_CHECK;
+/* What one outbox_reap found. */
+struct outbox_reaped {
+	int owners;          /* lease owners whose session had ended (their rows deleted) */
+	int released;        /* leases of theirs given back: claimable again at once */
+	char forgotten[512]; /* ids of workers none of whose sessions is left, space-separated
+	                      * (heartbeat rows deleted, which resolves their worker_heartbeat
+	                      * fault); "" when none (truncated past its size) */
+};
+/* One pass of the reaper, as its own transaction (c idle): deletes the lease owners whose
+ * session has ended and gives back their unexpired leases; deletes the heartbeat of every worker
+ * whose heartbeat session and every lease owner's session have ended. A session is its backend's
+ * pid and start time, so a reused pid is not mistaken for the old session. */
+bool outbox_reap(struct db_conn *c, struct outbox_reaped *out, struct err *e) MUST_CHECK;
 /* Gives an unstarted claim back (shutdown): due again at once for any worker. */
 bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char *lease_owner,
                     struct err *e) MUST_CHECK;

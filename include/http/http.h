@@ -51,6 +51,12 @@ struct request {
 const char *req_header(struct request *req, const char *name);
 const char *req_query(struct request *req, const char *name);
 
+/* The client's address as one client is counted: an IPv4 address ("127.0.0.5", also when it
+ * came mapped into IPv6), or an IPv6 address's /64 prefix ("2001:db8:1:2::/64"), since one
+ * subscriber is normally given a whole /64. False when the peer is not an IP client. */
+#define HTTP_CLIENT_ADDRESS_MAX 56
+bool req_client_address(const struct request *req, char *out, size_t size);
+
 /* Answer with a JSON body (stolen). */
 void reply_json(struct request *req, int status, json_t *body);
 /* Answer with a ready-made body (copied); replayed adds Idempotent-Replayed: true. */
@@ -83,6 +89,7 @@ struct http_listen {
 	int threads;         /* handler threads; the queue holds HTTP_QUEUE_MAX_PER_THREAD each */
 	int queue_target_ms; /* a request that waited longer is answered 503 (CoDel-like) */
 	int connections_per_ip; /* beyond this many from one address, a connection is closed */
+	int request_timeout_ms; /* a whole request must arrive within this, else it is closed */
 };
 
 /* Server lifecycle (server.c). */

@@ -15,6 +15,7 @@ struct flags;
 struct store_cache;
 struct notifier;
 struct ratelimit;
+struct keycache;
 
 struct app {
 	struct config cfg;
@@ -24,7 +25,11 @@ struct app {
 	struct notifier *notifier; /* wakes workers after events commit */
 	char instance[64];         /* "api-<host>-<pid>": who holds a lease */
 	struct events_env events; /* what checkout and cancel run with (flags, notifier, retries) */
-	struct ratelimit *limiter; /* per store; NULL: TERMINUS_STORE_RATE_LIMIT=0 */
+	/* Admission (admission.c): buckets per client address and per verified key (NULL: that
+	 * limit is 0, off), and the keys this process has verified lately. */
+	struct ratelimit *client_limiter;
+	struct ratelimit *key_limiter;
+	struct keycache *keys;
 };
 
 /* The process's app, which every request carries (http_routes.arg). */

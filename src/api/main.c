@@ -22,6 +22,7 @@
 #include "db.h"
 #include "flags.h"
 #include "http.h"
+#include "keycache.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -99,13 +100,20 @@ static int cmd_serve(struct app *app)
 	app->events = (struct events_env){
 	        app->flags, app->instance, app->cfg.retry_base_ms, app->cfg.max_attempts,
 	        NULL,       app->notifier};
-	if (app->cfg.store_rate_limit > 0)
-		app->limiter = ratelimit_new(app->cfg.store_rate_limit, app->cfg.store_burst);
+	if (app->cfg.client_rate_limit > 0)
+		app->client_limiter =
+		        ratelimit_new(app->cfg.client_rate_limit, app->cfg.client_burst);
+	if (app->cfg.key_rate_limit > 0)
+		app->key_limiter = ratelimit_new(app->cfg.key_rate_limit, app->cfg.key_burst);
+	app->keys = keycache_new();
 	{
 		/* The server reaches the API only through these. */
-		const struct http_listen listen = {app->cfg.listen_host, app->cfg.listen_port,
-		                                   app->cfg.http_threads, app->cfg.queue_target_ms,
-		                                   app->cfg.http_connections_per_ip};
+		const struct http_listen listen = {app->cfg.listen_host,
+		                                   app->cfg.listen_port,
+		                                   app->cfg.http_threads,
+		                                   app->cfg.queue_target_ms,
+		                                   app->cfg.http_connections_per_ip,
+		                                   app->cfg.http_request_timeout_ms};
 		const struct http_routes routes = {app, sizeof(struct request_state), api_admit,
 		                                   api_dispatch};
 
@@ -120,7 +128,9 @@ static int cmd_serve(struct app *app)
 	sigwait(&stop, &sig);
 	log_info("received %s; draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_server_stop(server);
-	ratelimit_free(app->limiter);
+	ratelimit_free(app->client_limiter);
+	ratelimit_free(app->key_limiter);
+	keycache_free(app->keys);
 	notifier_free(app->notifier);
 	flags_free(app->flags);
 	db_pool_free(app->pool);
@@ -130,7 +140,9 @@ static int cmd_serve(struct app *app)
 free_services:
 	fprintf(stderr, "terminus-api: %s\n", e.message);
 	err_release(&e);
-	ratelimit_free(app->limiter);
+	ratelimit_free(app->client_limiter);
+	ratelimit_free(app->key_limiter);
+	keycache_free(app->keys);
 	notifier_free(app->notifier);
 	flags_free(app->flags);
 	db_pool_free(app->pool);

@@ -13,7 +13,9 @@
 #include "api.h"
 #include "app.h"
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
+#include "keycache.h"
 #include "log.h"
 #include "page.h"
 #include "stores.h"
@@ -214,7 +216,34 @@ static bool authenticate(struct request *req, struct err *e)
 	if (req->state->principal_store[0] != '\0') {
 		req->state->principal = PRINCIPAL_STORE_ADMIN;
 		snprintf(req->state->actor, sizeof(req->state->actor), "key:%s", key_id);
+		/* From now on admission lets this key use a verified key's allowance. */
+		keycache_verified(api_app(req)->keys, key_id, hash, clock_ms());
 	}
+	return true;
+}
+
+/* A public route does not need credentials, but a store key sent with one is still checked once
+ * per KEYCACHE_TTL_MS, so that admission can count that key's requests against the key rather
+ * than its address (an admin script creating orders is not an anonymous client). The request's
+ * principal is left alone: what a public route answers does not depend on who asks (GET
+ * /v1/stores, which shows the operator more, asks api_authenticate itself). */
+static bool note_key(struct request *req, struct err *e)
+{
+	const char *token = auth_bearer(req_header(req, "Authorization"));
+	char key_id[AUTH_KEY_ID_LEN + 1], store_id[sizeof(req->state->principal_store)];
+	unsigned char hash[AUTH_HASH_LEN];
+	struct db_conn *c;
+
+	if (token == NULL || !auth_key_parse(token, key_id, hash) ||
+	    keycache_known(api_app(req)->keys, key_id, hash, clock_ms()))
+		return true;
+	if ((c = api_db(req, e)) == NULL)
+		return false;
+	store_id[0] = '\0';
+	if (!auth_store_key_check(c, key_id, hash, store_id, e))
+		return false;
+	if (store_id[0] != '\0')
+		keycache_verified(api_app(req)->keys, key_id, hash, clock_ms());
 	return true;
 }
 
@@ -227,6 +256,8 @@ static bool authorize(struct request *req, const struct api_route *route, struct
 {
 	const char *slug = router_param(&req->state->params, "store");
 
+	if (route->access == ACCESS_PUBLIC && !note_key(req, e))
+		return false;
 	if (route->access != ACCESS_PUBLIC) {
 		if (!authenticate(req, e))
 			return false;

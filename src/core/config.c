@@ -60,11 +60,20 @@ static const struct config_var config_vars[] = {
         {"TERMINUS_QUEUE_TARGET_MS", VAR_INT, "500", 1, 60000, NUM(queue_target_ms),
          "a request that waited longer than this for a handler thread is answered 503 "
          "overloaded with Retry-After (load shedding)"},
-        {"TERMINUS_STORE_RATE_LIMIT", VAR_INT, "100", 0, 1000000, NUM(store_rate_limit),
-         "requests per second one API process lets through for one store (/v1/stores/{store}/...); "
-         "more are answered 429 rate_limited with Retry-After; 0: no limit"},
-        {"TERMINUS_STORE_BURST", VAR_INT, "200", 1, 1000000, NUM(store_burst),
-         "requests a store may send at once above its rate (the token bucket's size)"},
+        {"TERMINUS_HTTP_REQUEST_TIMEOUT_MS", VAR_INT, "10000", 100, 600000,
+         NUM(http_request_timeout_ms),
+         "a connection must deliver a whole request (headers and body) within this of opening "
+         "or of its previous answer, else it is closed (slow clients)"},
+        {"TERMINUS_CLIENT_RATE_LIMIT", VAR_INT, "50", 0, 1000000, NUM(client_rate_limit),
+         "requests per second one client address may send without a verified key (per API "
+         "process); more are answered 429 rate_limited with Retry-After; 0: no limit"},
+        {"TERMINUS_CLIENT_BURST", VAR_INT, "100", 1, 1000000, NUM(client_burst),
+         "requests a client address may send at once above its rate (the token bucket's size)"},
+        {"TERMINUS_KEY_RATE_LIMIT", VAR_INT, "1000", 0, 1000000, NUM(key_rate_limit),
+         "requests per second one verified store admin key may send (per API process); the "
+         "operator's key has no limit; 0: no limit"},
+        {"TERMINUS_KEY_BURST", VAR_INT, "2000", 1, 1000000, NUM(key_burst),
+         "requests a verified key may send at once above its rate"},
         {"TERMINUS_DB_POOL_SIZE", VAR_INT, "8", 1, 256, NUM(db_pool_size),
          "database connections shared by the request threads"},
         {"TERMINUS_METRICS_LISTEN", VAR_ADDRESS, "127.0.0.1:9464", 0, 0,
@@ -90,6 +99,17 @@ static const struct config_var config_vars[] = {
          "rate faults need at least this many events / payments in the window"},
         {"TERMINUS_FAULT_STUCK_ORDER_S", VAR_INT, "900", 1, 864000, NUM(fault_stuck_order_s),
          "invariant fault no_order_stuck: an order in payment_authorized for longer than this"},
+};
+
+/* Variables that no longer exist. Set, they stop the process rather than being ignored: a
+ * setting the operator believes in but nothing reads is worse than an error. */
+static const struct {
+	const char *name, *instead;
+} removed_vars[] = {
+        {"TERMINUS_STORE_RATE_LIMIT",
+         "there is no per-store cap any more: limits are per client (TERMINUS_CLIENT_RATE_LIMIT, "
+         "TERMINUS_KEY_RATE_LIMIT) and a saturated API shares its queue fairly among stores"},
+        {"TERMINUS_STORE_BURST", "see TERMINUS_CLIENT_BURST and TERMINUS_KEY_BURST"},
 };
 
 const char *const wakeup_names[WAKEUP_COUNT] = {"coalesced", "in-transaction", "off"};
@@ -191,6 +211,13 @@ static bool load_var(struct config *c, const struct config_var *v, const char *v
 bool config_load(struct config *c, struct err *e)
 {
 	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < sizeof(removed_vars) / sizeof(removed_vars[0]); i++) {
+		if (getenv(removed_vars[i].name) != NULL) {
+			err_set(e, 0, "config", "%s is no longer read: %s", removed_vars[i].name,
+			        removed_vars[i].instead);
+			return false;
+		}
+	}
 	for (size_t i = 0; i < sizeof(config_vars) / sizeof(config_vars[0]); i++) {
 		const struct config_var *v = &config_vars[i];
 		const char *value = getenv(v->name);

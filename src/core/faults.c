@@ -47,8 +47,10 @@ static struct db_stmt st_due = DB_STMT(
         "  last_tick_at <= now() - make_interval(secs => $1::float8 * 0.9 / 1000)) "
         "RETURNING last_audit_at = now(), (SELECT settings FROM old)");
 
-/* A worker killed with -9 never deletes its heartbeat row: after an hour of silence it is
- * forgotten, which resolves its worker_heartbeat fault ("gone", not "back"). */
+/* A killed worker's heartbeat row is deleted by the lease reaper (outbox_reap) once none of its
+ * database sessions is left. A row that names no session (written before migration 005) is
+ * forgotten here after an hour of silence. Either resolves its worker_heartbeat fault ("gone",
+ * not "back"). */
 static struct db_stmt st_forget =
         DB_STMT("faults_forget_workers",
                 "DELETE FROM worker_heartbeats WHERE seen_at < now() - interval '1 hour'");

@@ -84,6 +84,13 @@ static struct family families[M_COUNT] = {
                               "Fault detector ticks: led (this process evaluated the rules), "
                               "skipped (another worker held the lock), failed",
                               NULL, 0, false},
+        [M_HTTP_CONNECTIONS_CLOSED] = {"terminus_http_connections_closed_total", F_COUNTER,
+                                       "reason", NULL,
+                                       "Connections the API closed without an answer: "
+                                       "over_connection_limit (refused on accept), "
+                                       "request_timeout (no whole request within "
+                                       "TERMINUS_HTTP_REQUEST_TIMEOUT_MS)",
+                                       NULL, 0, false},
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -237,6 +237,83 @@ bool outbox_release(struct db_conn *c, const struct outbox_event *ev, const char
 	return true;
 }
 
+/*
+ * Leases die with their owner's session (migration 005). The claim stays as it is — a row
+ * update that changes no indexed column, so it is a HOT update, and that is why the session is
+ * not stamped on the event: an index over it would make every claim write every index of the
+ * table. Instead each lease owner (a handler thread) has one row in lease_owners naming the
+ * session it claims on, written when it connects; the reaper reads that small table once a
+ * second and touches outbox_events only when a session has ended.
+ */
+static struct db_stmt st_owner_register = DB_STMT(
+        "outbox_owner_register",
+        "INSERT INTO lease_owners (owner, worker_id, pid, backend_start) "
+        "VALUES ($1, $2, pg_backend_pid(), terminus_backend_start(pg_backend_pid())) "
+        "ON CONFLICT (owner) DO UPDATE SET worker_id = EXCLUDED.worker_id, pid = EXCLUDED.pid, "
+        "  backend_start = EXCLUDED.backend_start, registered_at = now()");
+
+bool outbox_owner_register(struct db_conn *c, const char *owner, const char *worker_id,
+                           struct err *e)
+{
+	PGresult *r =
+	        db_exec_once(c, NULL, true, &st_owner_register, DB_PARAMS(owner, worker_id), e);
+
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
+}
+
+/*
+ * The reaper, in one statement:
+ *   gone       lease owners whose session has ended (no backend with that pid and start time);
+ *   released   their unexpired leases, given back (a lapsed one is claimable anyway);
+ *   forgotten  heartbeats of workers whose heartbeat session has ended and that have no lease
+ *              owner left but those just found gone.
+ * "backend_start < statement_timestamp()" guards against a row re-registered by a session that
+ * started after this statement read the server's list of sessions (a concurrent upsert that the
+ * DELETE re-checks): such a session is never judged by a list that predates it. The release is
+ * gated by EXISTS (SELECT 1 FROM gone), a one-time filter, so that a pass that finds nothing —
+ * nearly every pass — does not scan the outbox at all. Two reapers racing for the same rows:
+ * the second waits for the first's row locks and then finds the rows gone.
+ */
+static struct db_stmt st_reap =
+        DB_STMT("outbox_reap",
+                "WITH gone AS ("
+                "  DELETE FROM lease_owners s "
+                "  WHERE s.backend_start < statement_timestamp() "
+                "    AND terminus_backend_start(s.pid) IS DISTINCT FROM s.backend_start "
+                "  RETURNING s.owner, s.worker_id), "
+                "released AS ("
+                "  UPDATE outbox_events e SET claimed_by = NULL, claimed_until = NULL "
+                "  WHERE EXISTS (SELECT 1 FROM gone) AND e.status = 'pending' "
+                "    AND e.claimed_until > now() AND e.claimed_by IN (SELECT owner FROM gone) "
+                "  RETURNING e.id), "
+                "forgotten AS ("
+                "  DELETE FROM worker_heartbeats h "
+                "  WHERE h.backend_start IS NOT NULL AND h.backend_start < statement_timestamp() "
+                "    AND terminus_backend_start(h.pid) IS DISTINCT FROM h.backend_start "
+                "    AND NOT EXISTS (SELECT 1 FROM lease_owners s WHERE s.worker_id = h.worker_id "
+                "                    AND s.owner NOT IN (SELECT owner FROM gone)) "
+                "  RETURNING h.worker_id) "
+                "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM released), "
+                "       coalesce((SELECT string_agg(worker_id, ' ' ORDER BY worker_id) "
+                "                 FROM forgotten), '')");
+
+bool outbox_reap(struct db_conn *c, struct outbox_reaped *out, struct err *e)
+{
+	PGresult *r = db_exec_once(c, NULL, true, &st_reap, 0, NULL, e);
+
+	memset(out, 0, sizeof(*out));
+	if (r == NULL)
+		return false;
+	out->owners = (int)db_get_ll(r, 0, 0);
+	out->released = (int)db_get_ll(r, 0, 1);
+	snprintf(out->forgotten, sizeof(out->forgotten), "%s", db_get(r, 0, 2));
+	PQclear(r);
+	return true;
+}
+
 static struct db_stmt st_dead =
         DB_STMT("outbox_mark_dead",
                 "UPDATE outbox_events SET status = 'dead', attempts = attempts + 1, "
@@ -408,8 +485,8 @@ void outbox_metrics(struct db_conn *c, struct metrics_text *t)
 }
 
 /* Every worker's heartbeat row, newest started first; silent = not seen for heartbeat_s. A
- * stopped worker deletes its row; a killed one's stays until a running worker's fault detector
- * sweeps it after an hour of silence (faults.c). */
+ * stopped worker deletes its row; a killed one's goes once none of its sessions is left
+ * (outbox_reap); a hung one's stays, silent. */
 static struct db_stmt st_workers =
         DB_STMT("outbox_workers",
                 "SELECT worker_id, terminus_ts(started_at), terminus_ts(seen_at), events_done, "

@@ -98,7 +98,31 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Our environment without any TERMINUS_* setting, plus the process's configuration. */
+/* The TERMINUS_* settings a run hands on to the processes it starts: load shedding, the client
+ * and key rate limits and the slow-client limits, which a run (the test suite, make bench, a
+ * test of its own) may loosen, lift or tighten. TERMINUS_STORE_RATE_LIMIT and _BURST are not
+ * among them: that limit is gone, and an API given either refuses to start. */
+static bool passes(const char *e)
+{
+	static const char *const names[] = {
+	        "TERMINUS_QUEUE_TARGET_MS=",
+	        "TERMINUS_CLIENT_RATE_LIMIT=",
+	        "TERMINUS_CLIENT_BURST=",
+	        "TERMINUS_KEY_RATE_LIMIT=",
+	        "TERMINUS_KEY_BURST=",
+	        "TERMINUS_HTTP_REQUEST_TIMEOUT_MS=",
+	        "TERMINUS_HTTP_CONNECTIONS_PER_IP=",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (starts_with(e, names[i]))
+			return true;
+	}
+	return false;
+}
+
+/* Our environment without any TERMINUS_* setting but those that pass, plus the process's
+ * configuration. */
 static char **child_env(const struct fleet *f, const struct proc *p)
 {
 	size_t n = 0, cap = 16;
@@ -108,11 +132,7 @@ static char **child_env(const struct fleet *f, const struct proc *p)
 		cap++;
 	env = xcalloc(cap, sizeof(*env));
 	for (char **e = environ; *e; e++) {
-		/* Load shedding and rate limiting pass: a run (the test suite, make bench) may
-		 * loosen or lift them. */
-		if (!starts_with(*e, "TERMINUS_") || starts_with(*e, "TERMINUS_QUEUE_TARGET_MS=") ||
-		    starts_with(*e, "TERMINUS_STORE_RATE_LIMIT=") ||
-		    starts_with(*e, "TERMINUS_STORE_BURST="))
+		if (!starts_with(*e, "TERMINUS_") || passes(*e))
 			env[n++] = xstrdup(*e);
 	}
 	env[n++] = xasprintf("TERMINUS_DATABASE_URL=%s", f->db);

@@ -168,6 +168,15 @@ static void prepare(CURL *c, struct http_req *r, char *url, size_t urlsz)
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+	if (r->src[0]) {
+		/* A customer of its own: the API limits anonymous clients per source address.
+		 * "host!" names an address, not an interface; curl reuses a cached connection
+		 * only for the same local address. */
+		char iface[32];
+
+		snprintf(iface, sizeof(iface), "host!%s", r->src);
+		curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+	}
 	if (strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body ? r->body : "");

@@ -33,6 +33,7 @@ struct http_req {
 	char *body;         /* owned; NULL: none */
 	const char *auth;   /* borrowed bearer token; NULL: none */
 	char idem_key[128]; /* Idempotency-Key; "": none */
+	char src[16];       /* IPv4 source address to bind the connection to; "": the kernel's */
 	long timeout_ms;    /* 0: 10 s */
 	int op;             /* the caller's classification (enum op) */
 	int store;          /* the caller's store index, or -1 */

@@ -23,6 +23,7 @@
 #include "check.h"
 #include "ledger.h"
 #include "log.h"
+#include "pgprivate.h"
 #include "scenario.h"
 #include "util.h"
 #include "banned.h"
@@ -38,6 +39,8 @@ static const struct {
         {"chaos", SC_CHAOS},
         {"checkout", SC_CHECKOUT},
         {"surge", SC_SURGE},
+        {"abuse", SC_ABUSE},
+        {"slowloris", SC_SLOWLORIS},
 };
 
 /* ---- options: one table, which also writes --help ------------------------------------------ */
@@ -88,6 +91,9 @@ static const struct opt opts[] = {
 	 "(default $TERMINUS_DATABASE_URL)"},
 	{NULL, "operator-key", "KEY", OPT_STR, F(o.operator_key), 0, 0,
 	 "creates the run's stores (default $TERMINUS_OPERATOR_KEY)"},
+	{NULL, "client-addresses", "CIDR", OPT_STR, F(o.client_addresses), 0, 0,
+	 "customers' source addresses, one each, towards loopback\n"
+	 "APIs (127.1.0.0/16 when there is one; none: the kernel's)"},
 
 	{"load", "duration", "D", OPT_DURATION, F(o.duration_s), 0, 0,
 	 "how long arrivals come (10s; 500ms, 2m; not for surge)"},
@@ -127,6 +133,16 @@ static const struct opt opts[] = {
 	{NULL, "surge-factor", "F", OPT_FACTOR, F(o.surge_factor), 0, 0,
 	 "the surge's rate over --rate (3)"},
 
+	{"abuse and slowloris", "flood-rate", "R", OPT_RATE, F(o.flood_rate), 0, 0,
+	 "abuse: the flood's and the bad key's rate (10 x --rate)"},
+	{NULL, "slow", "N", OPT_INT, F(o.slow), 0, 20000,
+	 "slowloris: slow sockets, half from one address (200)"},
+	{NULL, "slow-interval", "D", OPT_DUR, F(o.slow_interval_s), 0, 0,
+	 "slowloris: between two bytes of a slow socket (2s)"},
+	{NULL, "request-timeout", "D", OPT_DUR, F(o.request_timeout_s), 0, 0,
+	 "slowloris: the API's request deadline: a slow socket must\n"
+	 "be closed within it + 2 s (10s; $TERMINUS_HTTP_REQUEST_TIMEOUT_MS)"},
+
 	{"output", "json", "FILE", OPT_STR, F(o.json_path), 0, 0, "the report as JSON"},
 	{NULL, "ledger", "FILE", OPT_STR, F(o.ledger_path), 0, 0,
 	 "what the clients were told, for `check --ledger`"},
@@ -138,12 +154,16 @@ static const struct opt opts[] = {
 	{NULL, "store", "SLUG", OPT_STORES, 0, 0, 0,
 	 "check: only this store (repeatable; default every store)"},
 
-	{"processes the run starts itself (needs --db)", "bin", "DIR", OPT_STR, F(o.bindir), 0, 0,
+	{"processes the run starts itself (on --db; with no --db, no $TERMINUS_DATABASE_URL and no\n"
+	 "--api: on a private PostgreSQL cluster it makes, migrates and removes)",
+	 "bin", "DIR", OPT_STR, F(o.bindir), 0, 0,
 	 "where terminus-api and terminus-worker are (default: ours)"},
 	{NULL, "apis", "N", OPT_INT, F(o.spawn_apis), 0, 8,
-	 "terminus-api processes to start and load (chaos: 2)"},
+	 "terminus-api processes to start and load (chaos: 2;\n"
+	 "a private cluster: at least 1)"},
 	{NULL, "workers", "N", OPT_INT, F(o.spawn_workers), 0, 32,
-	 "terminus-worker processes to start (chaos: 2)"},
+	 "terminus-worker processes to start (chaos: 2;\n"
+	 "a private cluster: at least 1)"},
 	{NULL, "log-dir", "DIR", OPT_STR, F(o.log_dir), 0, 0,
 	 "their logs (default: a new directory under /tmp)"},
 	{NULL, "retry-base-ms", "N", OPT_INT, F(o.retry_base_ms), 1, 3600000,
@@ -187,6 +207,16 @@ static void usage(FILE *out)
 	      "                 API answers per phase and per second (2xx, 429, 503, …) and how\n"
 	      "                 many seconds after the surge its rolling p99 came back. Choose\n"
 	      "                 --rate as a mixed rate the system sustains with its normal p99.\n"
+	      "  abuse          store 0's and store 1's customers (one address each) shop at\n"
+	      "                 --rate, store 0's admin works with its key at --rate, while one\n"
+	      "                 address floods store 0's products anonymously and another sends\n"
+	      "                 its orders \"Bearer nope\" (--flood-rate each). Pass: customers\n"
+	      "                 and admin >= 95 % served, each attacker >= 50 % answered 429\n"
+	      "  slowloris      --slow sockets that never finish a request (a header byte, or\n"
+	      "                 after a whole head a body byte, every --slow-interval) while\n"
+	      "                 probes read the products at --rate. Pass: probes >= 95 %\n"
+	      "                 served; every slow socket refused at once or closed by the\n"
+	      "                 server within --request-timeout + 2 s\n"
 	      "  checkout       the ceiling of checkouts (make bench): --orders pending orders\n"
 	      "                 are made up front in SQL (and the workers left to finish their\n"
 	      "                 creation events), then --concurrency clients (16) each\n"
@@ -209,7 +239,7 @@ static void usage(FILE *out)
 			fputc('\n', out);
 		snprintf(head, sizeof(head), "--%s%s%s", x->name, x->arg ? " " : "",
 		         x->arg ? x->arg : "");
-		fprintf(out, "  %-21s", head);
+		fprintf(out, "  %-24s", head);
 		for (;;) {
 			const char *nl = strchr(h, '\n');
 
@@ -217,11 +247,12 @@ static void usage(FILE *out)
 			if (!nl)
 				break;
 			h = nl + 1;
-			fprintf(out, "  %-21s", "");
+			fprintf(out, "  %-24s", "");
 		}
 	}
-	fputs("\nexit status: 0 every invariant held, 1 a violation (printed), 2 the run or the\n"
-	      "check could not be made.\n",
+	fputs("\nexit status: 0 every invariant held (and every pass criterion of abuse and\n"
+	      "slowloris was met), 1 a violation or a criterion not met (printed), 2 the run or\n"
+	      "the check could not be made.\n",
 	      out);
 }
 
@@ -377,6 +408,7 @@ int main(int argc, char **argv)
 	struct cli c;
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 	char *bindir = NULL, *pg_dir = NULL;
+	struct pgprivate pg = {0};
 	int status = 2;
 	bool check_cmd;
 
@@ -409,6 +441,14 @@ int main(int argc, char **argv)
 	if (c.o.operator_key && !*c.o.operator_key)
 		c.o.operator_key = NULL;
 	c.o.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+	{
+		const char *t = getenv("TERMINUS_HTTP_REQUEST_TIMEOUT_MS");
+		long long ms;
+
+		/* What the APIs the run starts are given, and likely what the target runs with. */
+		if (t && parse_int(t, 1, 3600000, &ms))
+			c.o.request_timeout_s = (double)ms / 1000.0;
+	}
 	if (!parse(argc - 1, argv + 1, &c))
 		return 2;
 	c.o.live = !c.quiet && isatty(STDERR_FILENO);
@@ -424,6 +464,20 @@ int main(int argc, char **argv)
 	}
 	if (!c.o.bindir)
 		c.o.bindir = bindir = own_dir();
+	if (!c.o.db && c.o.napis == 0) {
+		/* Nothing given to run against: a system of its own, so that `terminus-load mixed`
+		 * works on a machine with PostgreSQL and nothing else set up. */
+		if (!pgprivate_start(&pg, c.o.bindir))
+			goto free_paths;
+		c.o.db = pg.url;
+		c.o.private_pg = true;
+		if (c.o.spawn_apis == 0)
+			c.o.spawn_apis = 1;
+		if (c.o.spawn_workers == 0)
+			c.o.spawn_workers = 1;
+		if (c.o.scenario == SC_CHAOS && !c.o.pg_dir)
+			c.o.pg_dir = pg.dir;
+	}
 	if (c.o.check && !c.o.db) {
 		fprintf(stderr, "terminus-load: --db URL (or TERMINUS_DATABASE_URL) is needed to "
 		                "check the invariants (--no-check skips them)\n");
@@ -472,12 +526,18 @@ int main(int argc, char **argv)
 			goto free_paths;
 		}
 	}
-	if (c.o.scenario == SC_NOISY_TENANT && c.o.stores < 2) {
-		fprintf(stderr, "terminus-load noisy-tenant: needs --stores 2 or more\n");
+	if ((c.o.scenario == SC_NOISY_TENANT || c.o.scenario == SC_ABUSE) && c.o.stores < 2) {
+		fprintf(stderr, "terminus-load %s: needs --stores 2 or more\n", c.o.name);
+		goto free_paths;
+	}
+	if (c.o.scenario == SC_SLOWLORIS && c.o.request_timeout_s <= 0) {
+		fprintf(stderr,
+		        "terminus-load slowloris: --request-timeout must be longer than 0\n");
 		goto free_paths;
 	}
 	status = scenario_run(&c.o);
 free_paths:
+	pgprivate_stop(&pg);
 	free(pg_dir);
 	free(bindir);
 	curl_global_cleanup();

@@ -9,6 +9,7 @@
 
 #include "chaos.h"
 #include "http.h"
+#include "slow.h"
 #include "scenario_internal.h"
 #include "surge.h"
 #include "banned.h"
@@ -23,8 +24,9 @@ static void on_signal(int sig)
 
 void scenario_defaults(struct load_opts *o, enum scenario sc)
 {
-	static const char *const names[] = {"mixed", "flash-sale", "retry-storm", "noisy-tenant",
-	                                    "chaos", "checkout",   "surge"};
+	static const char *const names[] = {"mixed",        "flash-sale", "retry-storm",
+	                                    "noisy-tenant", "chaos",      "checkout",
+	                                    "surge",        "abuse",      "slowloris"};
 
 	memset(o, 0, sizeof(*o));
 	o->scenario = sc;
@@ -52,6 +54,9 @@ void scenario_defaults(struct load_opts *o, enum scenario sc)
 	o->surge_s = 20;
 	o->after_s = 30;
 	o->surge_factor = 3;
+	o->slow = 200;
+	o->slow_interval_s = 2;
+	o->request_timeout_s = 10;
 	switch (sc) {
 	case SC_MIXED:
 		break;
@@ -96,6 +101,21 @@ void scenario_defaults(struct load_opts *o, enum scenario sc)
 		o->retries = 0;
 		o->concurrency = 1000;
 		o->duration_s = o->warmup_s + o->before_s + o->surge_s + o->after_s;
+		break;
+	case SC_ABUSE:
+		/* What the server answers each group, unretried: a retry would hide a refusal. */
+		o->rate = 20;
+		o->stores = 2;
+		o->retries = 0;
+		o->concurrency = 256;
+		o->path = "sync";
+		break;
+	case SC_SLOWLORIS:
+		o->rate = 20;
+		o->duration_s = 15;
+		o->stores = 1;
+		o->products = 2;
+		o->retries = 0;
 		break;
 	}
 }
@@ -185,6 +205,11 @@ static void run_release(struct run *R)
 		surge_release(R->surge);
 		free(R->surge);
 	}
+	if (R->slow) {
+		slow_release(R->slow);
+		free(R->slow);
+	}
+	free(R->groups);
 	ledger_release(&R->ledger);
 	fleet_release(&R->fleet);
 }

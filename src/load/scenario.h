@@ -33,9 +33,12 @@ enum scenario {
 	SC_RETRY_STORM,
 	SC_NOISY_TENANT,
 	SC_CHAOS,
-	SC_CHECKOUT, /* closed loop: check out pre-made pending orders as fast as they are answered
-	              */
-	SC_SURGE,    /* mixed at --rate, then --surge-factor x --rate, then --rate again */
+	SC_CHECKOUT,  /* closed loop: check out pre-made pending orders as fast as they are answered
+	               */
+	SC_SURGE,     /* mixed at --rate, then --surge-factor x --rate, then --rate again */
+	SC_ABUSE,     /* an anonymous flood and a bad key from one address each, while customers
+	               * and a store admin work: who is served, who is limited */
+	SC_SLOWLORIS, /* slow sockets that never finish a request, while probes are served */
 };
 
 struct load_opts {
@@ -74,6 +77,17 @@ struct load_opts {
 	/* surge: the phases (duration_s is their sum) */
 	double warmup_s, before_s, surge_s, after_s;
 	double surge_factor; /* the surge's rate is this times --rate */
+	/* customers' source addresses: "A.B.C.D/N", "none"; NULL: 127.1.0.0/16 when the targets
+	 * are loopback addresses, none otherwise */
+	const char *client_addresses;
+	/* abuse */
+	double flood_rate; /* the flood's and the bad key's arrivals per second (10 x --rate) */
+	/* slowloris */
+	int slow;                 /* slow sockets */
+	double slow_interval_s;   /* between two bytes of a slow socket */
+	double request_timeout_s; /* the server's request deadline, as the run expects it */
+	/* a private PostgreSQL cluster (no --db): made, migrated and removed by the run */
+	bool private_pg;
 	/* chaos */
 	const char *pg_dir;
 	double kill_interval_s;

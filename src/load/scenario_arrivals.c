@@ -7,6 +7,7 @@
 #include "chaos.h"
 #include "http.h"
 #include "scenario_internal.h"
+#include "slow.h"
 #include "banned.h"
 
 #define GRACE_S 15.0 /* after the last arrival, answers may take this long */
@@ -58,7 +59,16 @@ void plan_streams(struct run *R)
 			s[0].nsteps = 2;
 		}
 		break;
+	case SC_ABUSE:
+	case SC_SLOWLORIS:
+		break;
 	}
+	for (int i = 0; i < R->nstreams; i++)
+		s[i].group = -1;
+	if (o->scenario == SC_ABUSE)
+		plan_abuse(R);
+	else if (o->scenario == SC_SLOWLORIS)
+		plan_slowloris(R);
 }
 
 /* ---- the loops ------------------------------------------------------------------------------- */
@@ -86,6 +96,8 @@ static void end_load(struct run *R)
 {
 	unsigned long long unsent, abandoned;
 
+	if (R->slow)
+		slow_finish(R->slow, mono_now());
 	R->stats.t_end = mono_now();
 	R->stats.sent = http_engine_sent(R->eng);
 	R->aborting = true;
@@ -105,6 +117,8 @@ void run_open_loop(struct run *R)
 	R->stats.t_start = t0;
 	for (int i = 0; i < R->nstreams; i++)
 		R->streams[i].next_t = t0;
+	if (R->slow)
+		slow_open_all(R->slow, t0);
 	while (!stop_requested) {
 		double now = mono_now(), wait = 0.05;
 
@@ -119,6 +133,8 @@ void run_open_loop(struct run *R)
 			if (s->next_t < t_end && s->next_t - now < wait)
 				wait = s->next_t - now;
 		}
+		if (R->slow)
+			slow_tick(R->slow, now);
 		if (now < t_end) {
 			if (chaos)
 				chaos_tick(chaos, now);
@@ -131,7 +147,7 @@ void run_open_loop(struct run *R)
 			if (chaos)
 				chaos_tick(chaos, now);
 			if (http_engine_in_flight(R->eng) == 0 && http_engine_queued(R->eng) == 0 &&
-			    (!chaos || chaos_settled(chaos)))
+			    (!chaos || chaos_settled(chaos)) && (!R->slow || slow_settled(R->slow)))
 				break;
 			if (now > grace_end)
 				break;
@@ -153,7 +169,7 @@ void run_closed_loop(struct run *R)
 
 	R->stats.t_start = t0;
 	R->t_stop = t0 + o->duration_s;
-	for (int i = 0; i < o->concurrency && start_closed(R, t0); i++)
+	for (int i = 0; i < o->concurrency && start_closed(R, t0, NULL); i++)
 		;
 	while (!stop_requested) {
 		double now = mono_now();

@@ -35,6 +35,7 @@ struct flow {
 	struct stream *stream;
 	int refs; /* requests outstanding */
 	int store;
+	char src[16]; /* its source address ("": the kernel's): one customer, one address */
 	char order_id[37];
 	char key[64];
 	int attempts; /* retries so far */
@@ -47,9 +48,14 @@ struct flow {
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
-static const char *next_api(struct run *R)
+/* The next API for r (round robin), and r's source address: its flow's, when that API is on a
+ * loopback address (elsewhere a 127.x source cannot reach it). */
+static void target(struct run *R, const struct flow *f, struct http_req *r)
 {
-	return R->apis[R->api_rr++ % (unsigned)R->napis];
+	unsigned i = R->api_rr++ % (unsigned)R->napis;
+
+	r->base = R->apis[i];
+	snprintf(r->src, sizeof(r->src), "%s", R->api_loopback[i] ? f->src : "");
 }
 
 static void next_key(struct run *R, char *buf, size_t n)
@@ -100,6 +106,10 @@ static struct flow *flow_new(struct run *R, enum flow_kind kind, struct stream *
 	f->kind = kind;
 	f->stream = s;
 	f->store = store;
+	if (s && s->src)
+		snprintf(f->src, sizeof(f->src), "%s", s->src);
+	else if (R->client_count > 0)
+		cidr_addr(R->client_first, R->client_count, R->client_next++, f->src);
 	return f;
 }
 
@@ -120,7 +130,7 @@ static void submit(struct run *R, struct flow *f, struct http_req *r)
 static struct http_req *mkreq(struct run *R, struct flow *f, enum op op, const char *method,
                               const char *path, const char *body, double t)
 {
-	struct http_req *r = http_req_new(next_api(R), method, path, body);
+	struct http_req *r = http_req_new(NULL, method, path, body);
 
 	r->op = op;
 	r->store = f->store;
@@ -128,6 +138,7 @@ static struct http_req *mkreq(struct run *R, struct flow *f, enum op op, const c
 	r->timeout_ms = R->o->timeout_ms;
 	r->done = on_done;
 	r->arg = f;
+	target(R, f, r);
 	return r;
 }
 
@@ -265,15 +276,51 @@ static void start_shopper(struct run *R, struct stream *s, double t)
 	}
 }
 
+/* abuse and slowloris: one request of a party judged on its own (R->groups). */
+static void start_single(struct run *R, struct stream *s, int store, double t)
+{
+	struct flow *f = flow_new(R, s->kind, s, store);
+	const char *slug = R->stores[store].slug;
+	char path[160];
+	struct http_req *r;
+
+	if (s->kind == FLOW_FLOOD || s->kind == FLOW_PROBE) {
+		snprintf(path, sizeof(path), "/v1/stores/%s/products?limit=20", slug);
+		submit(R, f,
+		       mkreq(R, f, s->kind == FLOW_FLOOD ? OP_FLOOD : OP_BROWSE, "GET", path, NULL,
+		             t));
+		return;
+	}
+	/* The admin looks at its orders and its flags in turn; the bad key tries the orders. */
+	if (s->kind == FLOW_ADMIN && s->arrivals % 2 == 0)
+		snprintf(path, sizeof(path), "/v1/stores/%s/flags", slug);
+	else
+		snprintf(path, sizeof(path), "/v1/stores/%s/orders?limit=20", slug);
+	r = mkreq(R, f, s->kind == FLOW_ADMIN ? OP_ADMIN : OP_BAD_KEY, "GET", path, NULL, t);
+	r->auth = s->kind == FLOW_ADMIN ? R->stores[store].key : "nope";
+	submit(R, f, r);
+}
+
 void start_flow(struct run *R, struct stream *s, double t)
 {
 	int store = s->store_lo + (int)(s->arrivals % (uint64_t)(s->store_hi - s->store_lo));
 	struct flow *f;
 
 	s->arrivals++;
-	if (s->kind == FLOW_SHOPPER) {
+	switch (s->kind) {
+	case FLOW_SHOPPER:
 		start_shopper(R, s, t);
 		return;
+	case FLOW_ADMIN:
+	case FLOW_FLOOD:
+	case FLOW_BAD_KEY:
+	case FLOW_PROBE:
+		start_single(R, s, store, t);
+		return;
+	case FLOW_BUYER:
+	case FLOW_STORM:
+	case FLOW_CLOSED:
+		break;
 	}
 	f = flow_new(R, s->kind, s, store);
 	send_create(R, f, 1, t);
@@ -325,7 +372,7 @@ static bool retry(struct run *R, struct flow *f, struct http_req *r)
 		backoff = 2.0;
 	backoff = retry_delay(R, r, backoff * (0.5 + rng_unit(&R->rng)));
 	http_req_reset(r);
-	r->base = next_api(R); /* another API, if there are several */
+	target(R, f, r); /* another API, if there are several */
 	r->t_sched = mono_now() + backoff;
 	http_submit(R->eng, r);
 	return true;
@@ -496,8 +543,10 @@ static void storm_done(struct run *R, struct flow *f, struct http_req *r)
 /* ---- checkout: the closed loop --------------------------------------------------------------- */
 
 /* Sends the checkout of the next order made up front, at moment t, with a fresh key; false when
- * none is left, the --duration cap has passed or the run is stopping. */
-bool start_closed(struct run *R, double t)
+ * none is left, the --duration cap has passed or the run is stopping. src: the client's source
+ * address, kept from its previous checkout (NULL: a new client, a new address), so that each of
+ * the --concurrency clients is one customer on one kept-alive connection. */
+bool start_closed(struct run *R, double t, const char *src)
 {
 	const struct oref *o;
 	struct flow *f;
@@ -506,6 +555,8 @@ bool start_closed(struct run *R, double t)
 		return false;
 	o = &R->orders[R->next_order++];
 	f = flow_new(R, FLOW_CLOSED, NULL, o->store);
+	if (src != NULL)
+		snprintf(f->src, sizeof(f->src), "%s", src);
 	snprintf(f->order_id, sizeof(f->order_id), "%s", o->id);
 	next_key(R, f->key, sizeof(f->key));
 	submit(R, f, checkout_req(R, f, "tok_ok", t));
@@ -517,7 +568,7 @@ bool start_closed(struct run *R, double t)
 static void closed_done(struct run *R, struct flow *f, struct http_req *r)
 {
 	note_checkout(R, f, r);
-	start_closed(R, r->t_done);
+	start_closed(R, r->t_done, f->src);
 }
 
 /* ---- every answer ---------------------------------------------------------------------------- */
@@ -536,6 +587,9 @@ static void on_done(struct http_engine *eng, struct http_req *r, void *arg)
 		if (R->surge)
 			surge_record(R->surge, r->t_sched - R->stats.t_start, r->status,
 			             r->t_done - r->t_sched);
+		if (R->groups && f->stream && f->stream->group >= 0)
+			stats_cell_record(&R->groups[f->stream->group].cell, r->status,
+			                  r->t_done - r->t_sched);
 		if (retry(R, f, r))
 			return; /* the same request is back in the engine */
 	}
@@ -549,7 +603,7 @@ static void on_done(struct http_engine *eng, struct http_req *r, void *arg)
 			buyer_done(R, f, r);
 		else if (f->kind == FLOW_CLOSED)
 			closed_done(R, f, r);
-		else
+		else if (f->kind == FLOW_STORM)
 			storm_done(R, f, r);
 	}
 	http_req_free(r);

@@ -7,6 +7,7 @@
  *   scenario_arrivals.c  the streams of arrivals, and the open and closed loops that send them
  *   scenario_flows.c     the client flows: their requests, answers and retries
  *   scenario_report.c    the end: summary, invariants, exit status, JSON report, ledger
+ *   scenario_abuse.c     abuse's and slowloris's parties, their pass criteria and report
  */
 #ifndef TERMINUS_LOAD_SCENARIO_INTERNAL_H
 #define TERMINUS_LOAD_SCENARIO_INTERNAL_H
@@ -23,11 +24,14 @@
 #include "stats.h"
 #include "util.h"
 
-#define MAX_STREAMS 2
-#define MAX_STEPS   2
+#define MAX_STREAMS  5
+#define MAX_STEPS    2
+#define MAX_GROUPS   MAX_STREAMS
+#define MAX_CRITERIA 8
 
 struct chaos;
 struct http_engine;
+struct slow;
 struct surge;
 
 struct store {
@@ -50,7 +54,16 @@ struct ring {
 	size_t head, n;
 };
 
-enum flow_kind { FLOW_SHOPPER, FLOW_BUYER, FLOW_STORM, FLOW_CLOSED };
+enum flow_kind {
+	FLOW_SHOPPER,
+	FLOW_BUYER,
+	FLOW_STORM,
+	FLOW_CLOSED,
+	FLOW_ADMIN,   /* abuse: the store's admin, with its key: its orders, its flags */
+	FLOW_FLOOD,   /* abuse: GET products, anonymous */
+	FLOW_BAD_KEY, /* abuse: GET orders with "Authorization: Bearer nope" */
+	FLOW_PROBE,   /* slowloris: GET products, to see the API still serves */
+};
 
 /* A stretch of a stream's schedule: `rate` arrivals per second for `span_s` seconds. */
 struct rate_step {
@@ -67,6 +80,22 @@ struct stream {
 	struct ring created; /* orders waiting for their checkout */
 	struct ring checked; /* orders checked out (to cancel or look at) */
 	uint64_t arrivals;
+	int group;       /* abuse, slowloris: whose requests these are (R->groups); -1: none */
+	const char *src; /* one source address for every flow (an attacker); NULL: the pool */
+};
+
+/* A party of abuse or slowloris whose answers are judged on their own: every attempt counts. */
+struct group {
+	const char *name;
+	struct stats_cell cell;
+};
+
+/* A pass criterion of abuse or slowloris: `what` holds when value >= want (or <= want). */
+struct criterion {
+	char what[96];
+	double value, want;
+	bool at_most; /* value <= want */
+	bool ok;
 };
 
 struct counts {
@@ -100,6 +129,17 @@ struct run {
 	int nstreams;
 	struct counts c;
 	struct surge *surge; /* surge: phases and timeline; NULL otherwise */
+	/* customers' source addresses (count 0: the kernel's); api_loopback[i]: APIs[i] is on a
+	 * loopback address, where they can be used */
+	uint32_t client_first, client_count;
+	uint64_t client_next;
+	bool api_loopback[LOAD_MAX_APIS * 2];
+	struct group *groups; /* abuse, slowloris: [MAX_GROUPS] */
+	int ngroups;
+	struct criterion crit[MAX_CRITERIA];
+	int ncrit;
+	struct slow *slow;       /* slowloris: its sockets; NULL otherwise */
+	bool no_load_test_field; /* the API refused "load_test": stores made without it */
 	char run_id[12];
 	uint64_t key_seq;
 	bool aborting;
@@ -136,7 +176,21 @@ void run_closed_loop(struct run *R);
 void start_flow(struct run *R, struct stream *s, double t);
 /* checkout: sends the checkout of the next order made up front, at t; false when none is left,
  * --duration has passed or the run is stopping. */
-bool start_closed(struct run *R, double t);
+bool start_closed(struct run *R, double t, const char *src);
+
+/* scenario_abuse.c: abuse and slowloris */
+/* The source address of an attacker: one for all its requests (127.2.0.N). */
+#define ATTACK_ADDR_FLOOD   "127.2.0.1"
+#define ATTACK_ADDR_BAD_KEY "127.2.0.2"
+#define ATTACK_ADDR_SLOW    "127.2.0.3"
+/* Their streams (and groups); slowloris also opens its sockets. */
+void plan_abuse(struct run *R);
+void plan_slowloris(struct run *R);
+/* Evaluates the pass criteria into R->crit; false when one is not met. */
+bool judge_groups(struct run *R);
+void groups_print(const struct run *R, FILE *out);
+/* {"groups":[…],"criteria":{…}} merged into report. */
+void groups_json(const struct run *R, json_t *report);
 
 /* scenario_report.c */
 /* After the load: the summary on stdout, the invariants checked (unless --no-check), and with

@@ -9,6 +9,7 @@
 
 #include "chaos.h"
 #include "check.h"
+#include "db.h"
 #include "scenario_internal.h"
 #include "surge.h"
 #include "banned.h"
@@ -89,6 +90,8 @@ static void print_summary(const struct run *R, const char *const *names)
 	print_counts(R, stdout);
 	if (R->surge)
 		surge_print(R->surge, stdout);
+	if (R->groups)
+		groups_print(R, stdout);
 	if (chaos)
 		printf("chaos       %d worker SIGKILLs, %d API SIGKILLs (%d restarts), %d PostgreSQL "
 		       "restarts (pg_ctl stop -m immediate)%s\n",
@@ -130,6 +133,55 @@ static int check_invariants(const struct run *R, const char *const *names, json_
 	if (o->scenario == SC_NOISY_TENANT)
 		*lag = check_confirm_lag(&co, stdout);
 	return cs == CHECK_OK ? 0 : cs == CHECK_VIOLATED ? 1 : 2;
+}
+
+static struct db_stmt st_open_faults =
+        DB_STMT("load_open_faults",
+                "SELECT s.slug, f.rule, f.severity, f.subject, f.summary FROM faults f "
+                "JOIN stores s ON s.id = f.store_id "
+                "WHERE f.store_id = ANY($1::uuid[]) AND f.resolved_at IS NULL ORDER BY f.seq");
+
+/* After the drain: the faults the fault detector still has open on the run's stores — what the
+ * run may have left behind. Printed and returned ([{"store","rule","severity","subject",
+ * "summary"}], new reference; NULL when they could not be read). It does not change the exit
+ * status: a fault may be one the detector has yet to resolve, and the checker is the proof. */
+static json_t *open_faults(const struct run *R)
+{
+	const char **ids = xcalloc((size_t)R->nstores, sizeof(*ids));
+	struct err e = ERR_INIT;
+	struct db_conn *c = db_conn_open(R->o->db, DB_ROLE_OWNER, &e);
+	char *scope;
+	PGresult *r = NULL;
+	json_t *out = NULL;
+
+	for (int i = 0; i < R->nstores; i++)
+		ids[i] = R->stores[i].id;
+	scope = db_array(R->nstores, ids);
+	if (c)
+		r = db_exec(c, &st_open_faults, DB_PARAMS(scope), &e);
+	if (!r) {
+		printf("faults      could not be read: %s\n", e.message);
+		goto release;
+	}
+	out = json_array();
+	printf("faults      %d open on the run's stores%s\n", PQntuples(r),
+	       PQntuples(r) > 0 ? ":" : "");
+	for (int row = 0; row < PQntuples(r); row++) {
+		printf("            %s %s %s %s: %s\n", db_get(r, row, 0), db_get(r, row, 1),
+		       db_get(r, row, 2), db_get(r, row, 3), db_get(r, row, 4));
+		json_array_append_new(
+		        out, json_pack("{s:s,s:s,s:s,s:s,s:s}", "store", db_get(r, row, 0), "rule",
+		                       db_get(r, row, 1), "severity", db_get(r, row, 2), "subject",
+		                       db_get(r, row, 3), "summary", db_get(r, row, 4)));
+	}
+	PQclear(r);
+release:
+	if (c)
+		db_conn_free(c);
+	err_release(&e);
+	free(scope);
+	free(ids);
+	return out;
 }
 
 /* A run proves nothing when no request was answered, or when chaos could not put back what
@@ -220,6 +272,21 @@ static json_t *config_json(const struct run *R)
 	                           (json_int_t)o->stock, "path", o->path, "retries", o->retries,
 	                           "loop", o->scenario == SC_CHECKOUT ? "closed" : "open");
 
+	/* The customers' source addresses: how many distinct ones the run's flows used. */
+	json_object_set_new(config, "client_addresses",
+	                    json_integer(R->client_count == 0 ? 0
+	                                 : R->client_next < R->client_count
+	                                         ? (json_int_t)R->client_next
+	                                         : (json_int_t)R->client_count));
+	json_object_set_new(config, "private_database", json_boolean(o->private_pg));
+	if (o->scenario == SC_SLOWLORIS)
+		json_object_update_new(config,
+		                       json_pack("{s:i,s:f,s:f}", "slow", o->slow,
+		                                 "slow_interval_s", o->slow_interval_s,
+		                                 "request_timeout_s", o->request_timeout_s));
+	if (o->scenario == SC_ABUSE)
+		json_object_set_new(config, "flood_rate",
+		                    json_real(o->flood_rate > 0 ? o->flood_rate : 10 * o->rate));
 	if (o->scenario == SC_CHECKOUT)
 		json_object_set_new(config, "orders", json_integer((json_int_t)o->orders));
 	if (R->surge)
@@ -249,6 +316,8 @@ static json_t *report_json(const struct run *R, const char *const *names, json_t
 		json_object_set_new(report, "confirm_lag", json_incref(lag));
 	if (R->chaos)
 		json_object_set_new(report, "chaos", chaos_json(R->chaos));
+	if (R->groups)
+		groups_json(R, report);
 	return report;
 }
 
@@ -266,8 +335,9 @@ static bool write_json(const char *path, json_t *j)
 int report_run(struct run *R, json_t **report)
 {
 	const char **names = xcalloc((size_t)R->nstores, sizeof(*names));
-	json_t *check = NULL, *lag = NULL;
+	json_t *check = NULL, *lag = NULL, *faults = NULL;
 	int status;
+	bool criteria_ok;
 
 	if (R->o->scenario == SC_FLASH_SALE && R->c.checkouts_acked > (uint64_t)R->units)
 		ledger_violation(&R->ledger, "no_oversell",
@@ -275,11 +345,20 @@ int report_run(struct run *R, json_t **report)
 		                 R->c.checkouts_acked, R->units);
 	for (int i = 0; i < R->nstores; i++)
 		names[i] = R->stores[i].slug;
+	criteria_ok = !R->groups || judge_groups(R);
 	print_summary(R, names);
 	status = check_invariants(R, names, &check, &lag);
+	if (R->o->check && !R->prepare_only && R->nstores > 0)
+		faults = open_faults(R);
+	if (!criteria_ok && status == 0)
+		status = 1; /* printed with the groups: a criterion NOT MET */
 	status = run_status(R, status);
-	if (R->o->json_path)
+	if (R->o->json_path) {
 		*report = report_json(R, names, check, lag);
+		json_object_set_new(*report, "open_faults",
+		                    faults ? json_incref(faults) : json_null());
+	}
+	json_decref(faults);
 	json_decref(check);
 	json_decref(lag);
 	free(names);

@@ -11,7 +11,8 @@
 #include "banned.h"
 
 static const char *const op_names[OP_COUNT] = {
-        "browse", "product", "create_order", "checkout", "cancel", "get_order",
+        "browse",    "product", "create_order", "checkout", "cancel",
+        "get_order", "admin",   "flood",        "bad_key",
 };
 
 const char *op_name(enum op op)

@@ -24,6 +24,9 @@ enum op {
 	OP_CHECKOUT,     /* POST checkout */
 	OP_CANCEL,       /* POST cancel */
 	OP_GET_ORDER,    /* GET one order */
+	OP_ADMIN,        /* abuse: a store admin's GET of its orders or flags, with its key */
+	OP_FLOOD,        /* abuse: an anonymous flood of GET products from one address */
+	OP_BAD_KEY,      /* abuse: GET orders with an unverifiable key from one address */
 	OP_COUNT
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "util.h"
 #include "banned.h"
@@ -156,4 +157,53 @@ void random_hex(char *out, size_t n)
 	for (size_t i = 0; i < n; i++)
 		out[i] = hex[buf[i] & 15];
 	out[n] = '\0';
+}
+
+bool parse_cidr(const char *s, uint32_t *first, uint32_t *count)
+{
+	const char *slash = strchr(s, '/');
+	char host[16];
+	struct in_addr a;
+	long long bits;
+	uint32_t base, size;
+
+	if (!slash || slash - s >= (ptrdiff_t)sizeof(host) || !parse_int(slash + 1, 8, 32, &bits))
+		return false;
+	memcpy(host, s, (size_t)(slash - s));
+	host[slash - s] = '\0';
+	if (inet_pton(AF_INET, host, &a) != 1)
+		return false;
+	size = bits == 32 ? 1 : (uint32_t)1 << (32 - bits);
+	base = ntohl(a.s_addr) & ~(size - 1);
+	if (size > 2) {
+		base++;
+		size -= 2;
+	}
+	*first = base;
+	*count = size;
+	return true;
+}
+
+void cidr_addr(uint32_t first, uint32_t count, uint64_t k, char out[16])
+{
+	struct in_addr a = {.s_addr = htonl(first + (uint32_t)(k % count))};
+
+	if (!inet_ntop(AF_INET, &a, out, 16))
+		snprintf(out, 16, "127.0.0.1");
+}
+
+bool url_is_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[64];
+	size_t n;
+	struct in_addr a;
+
+	h = h ? h + 3 : url;
+	n = strcspn(h, ":/");
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }

@@ -37,6 +37,15 @@ bool parse_factor(const char *s, double *out);
 /* A decimal integer in [min, max]; false otherwise. */
 bool parse_int(const char *s, long long min, long long max, long long *out);
 
+/* An IPv4 block "A.B.C.D/N" (N 8..32): its usable addresses — without the block's own and its
+ * broadcast address when it has more than two — as *first and *count. False when malformed. */
+bool parse_cidr(const char *s, uint32_t *first, uint32_t *count);
+/* Address `first + k mod count` in dotted form into out (16 bytes). */
+void cidr_addr(uint32_t first, uint32_t count, uint64_t k, char out[16]);
+/* True when the URL's host is an IPv4 loopback address (127.0.0.0/8) — not "localhost",
+ * which may resolve to ::1, where an IPv4 source address cannot connect from. */
+bool url_is_loopback(const char *url);
+
 /* A random lower-case hex string of n characters (from /dev/urandom, else the clock). */
 void random_hex(char *out, size_t n);
 

@@ -2,8 +2,11 @@
  * worker.c — the outbox worker (see worker.h).
  *
  * Why SKIP LOCKED and leases, not advisory locks: claims are plain row updates that commit at
- * once, so a worker killed at any instant holds nothing but leases, which lapse after
- * OUTBOX_LEASE_S; advisory locks would tie work to a session and make batching awkward.
+ * once, so a worker killed at any instant holds nothing but leases; advisory locks would tie work
+ * to a session and make batching awkward. A lease still dies with its owner: each handler thread
+ * registers the session it claims on, and the housekeeper's reaper (outbox_reap, every second)
+ * gives back the leases of a thread whose session ended — a killed worker's within about a
+ * second, a hung worker's (its sessions live on) only when they lapse after OUTBOX_LEASE_S.
  */
 #include <errno.h>
 #include <poll.h>
@@ -164,6 +167,7 @@ static void *handler_main(void *arg)
 	struct worker *w = t->w;
 	struct outbox_event batch[OUTBOX_BATCH];
 	struct db_conn *c = NULL;
+	bool registered = false; /* c's session is in lease_owners */
 
 	while (!atomic_load(&w->stop)) {
 		struct err e = ERR_INIT;
@@ -176,6 +180,10 @@ static void *handler_main(void *arg)
 			sleep_ms(WORKER_RECONNECT_MS);
 			continue;
 		}
+		/* Every new session is registered before it claims: claims made on a session the
+		 * reaper does not know would outlive this process by a whole lease. */
+		if (!registered && !(registered = outbox_owner_register(c, t->owner, w->id, &e)))
+			goto lost;
 		pthread_mutex_lock(&w->lock);
 		seen = w->wake_seq;
 		pthread_mutex_unlock(&w->lock);
@@ -213,6 +221,7 @@ static void *handler_main(void *arg)
 		if (!db_conn_ok(c)) {
 			db_conn_free(c);
 			c = NULL;
+			registered = false;
 		}
 		sleep_ms(WORKER_RECONNECT_MS);
 	}
@@ -272,10 +281,15 @@ static void *listener_main(void *arg)
 
 /* ---- housekeeping ---------------------------------------------------------------------------- */
 
+/* The beat names the session it is sent on (migration 005): once that session and every lease
+ * owner's of this process have ended, the reaper forgets the worker. Looking the session up on
+ * every beat (once a second) keeps it right across reconnects without remembering anything. */
 static struct db_stmt st_heartbeat = DB_STMT(
         "worker_heartbeat",
-        "INSERT INTO worker_heartbeats (worker_id, events_done) VALUES ($1, $2) "
-        "ON CONFLICT (worker_id) DO UPDATE SET seen_at = now(), events_done = EXCLUDED.events_done");
+        "INSERT INTO worker_heartbeats (worker_id, events_done, pid, backend_start) "
+        "VALUES ($1, $2, pg_backend_pid(), terminus_backend_start(pg_backend_pid())) "
+        "ON CONFLICT (worker_id) DO UPDATE SET seen_at = now(), events_done = EXCLUDED.events_done, "
+        "  pid = EXCLUDED.pid, backend_start = EXCLUDED.backend_start");
 
 static struct db_stmt st_heartbeat_end =
         DB_STMT("worker_heartbeat_end", "DELETE FROM worker_heartbeats WHERE worker_id = $1");
@@ -304,6 +318,28 @@ log_failure:
 	err_release(&e);
 }
 
+/* Gives back the leases of owners whose session ended and forgets workers that are gone; when
+ * it gave something back, this worker's idle threads look at once (the others' poll within a
+ * second). */
+static void reap(struct worker *w, struct db_conn *c)
+{
+	struct outbox_reaped got;
+	struct err e = ERR_INIT;
+
+	if (!outbox_reap(c, &got, &e)) {
+		log_warn("lease reaper failed: %s", e.message);
+		err_release(&e);
+		return;
+	}
+	if (got.released > 0) {
+		log_info("gave back %d leases of %d lease owners whose database session ended",
+		         got.released, got.owners);
+		wake_all(w);
+	}
+	if (got.forgotten[0] != '\0')
+		log_info("forgot worker %s: none of its database sessions is left", got.forgotten);
+}
+
 static void *housekeeper_main(void *arg)
 {
 	struct worker *w = arg;
@@ -330,6 +366,8 @@ static void *housekeeper_main(void *arg)
 			}
 		}
 		PQclear(r);
+		if (c != NULL)
+			reap(w, c);
 		if (c != NULL && clock_ms() - last_sweep >= SWEEP_INTERVAL_S * 1000LL) {
 			sweep(c);
 			last_sweep = clock_ms();

@@ -168,6 +168,12 @@ bool h_checkout(struct resp *r, const struct h_store *s, const char *order_id, c
 bool h_checkout_at(struct resp *r, const char *base, const struct h_store *s, const char *order_id,
                    const char *key, const char *token)
 {
+	return h_checkout_from(r, base, NULL, s, order_id, key, token);
+}
+
+bool h_checkout_from(struct resp *r, const char *base, const char *source, const struct h_store *s,
+                     const char *order_id, const char *key, const char *token)
+{
 	char path[160];
 	char body[300];
 	struct h_req q = {0};
@@ -179,6 +185,7 @@ bool h_checkout_at(struct resp *r, const char *base, const struct h_store *s, co
 	q.path = path;
 	q.idem_key = key;
 	q.body = body;
+	q.source = source;
 	return h_request(&q, r);
 }
 

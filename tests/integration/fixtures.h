@@ -57,6 +57,9 @@ bool h_checkout(struct resp *r, const struct h_store *s, const char *order_id, c
 /* The same through the API at base (NULL: the suite's). */
 bool h_checkout_at(struct resp *r, const char *base, const struct h_store *s, const char *order_id,
                    const char *key, const char *token);
+/* The same from a local address of its own (h_req.source), as one of many customers. */
+bool h_checkout_from(struct resp *r, const char *base, const char *source, const struct h_store *s,
+                     const char *order_id, const char *key, const char *token);
 
 /* ---- database (test thread only) ------------------------------------------------------------- */
 

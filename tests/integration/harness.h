@@ -111,6 +111,7 @@ struct h_req {
 	bool chunked;               /* send the body with Transfer-Encoding: chunked */
 	bool expect_100;            /* send Expect: 100-continue (default: no Expect) */
 	long timeout_ms;            /* 0: 30 s */
+	const char *source;         /* local address to send from (e.g. "127.0.0.7"), or NULL */
 };
 
 /* Performs the request; false (and r->status 0) when no HTTP answer came back. Thread-safe. */

@@ -6,9 +6,10 @@
  * provider; stock taken exactly once per order line; each timeline confirming once; every event
  * done.
  *
- * A killed worker's claimed events come back only when their lease (OUTBOX_LEASE_S, 30 s)
- * lapses, so the drain deadline is 75 s; the suite takes about 45–60 s. The random schedule's
- * seed is printed (TERMINUS_TEST_SEED=… replays it).
+ * A killed worker's claimed events come back once a running worker's reaper sees its database
+ * sessions gone (about a second); the drain deadline of 75 s leaves room for the lease
+ * (OUTBOX_LEASE_S, 30 s) all the same. The random schedule's seed is printed
+ * (TERMINUS_TEST_SEED=… replays it).
  */
 #include <stdio.h>
 #include <stdlib.h>

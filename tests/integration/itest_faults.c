@@ -15,8 +15,10 @@
  *     has passed;
  *   - stuck_lease + worker_heartbeat: a worker SIGSTOPped while holding leases, seen by another
  *     worker's detector; SIGCONT resolves both;
- *   - worker_heartbeat of a worker killed with -9 stays open over many ticks and resolves when
- *     the detector forgets the worker (heartbeat older than an hour); meanwhile the store view
+ *   - worker_heartbeat: a worker killed with -9 while running is forgotten within a second or
+ *     so (its database sessions end with it) and no fault opens for it; a SIGSTOPped one's
+ *     fault opens and stays open over many ticks, and resolves once it is killed; a heartbeat
+ *     that names no session is forgotten after an hour; meanwhile the store view
  *     GET /v1/stores/{store}/faults shows a store its own faults only (not another store's, not
  *     the platform's) and the routes refuse the wrong keys;
  *   - the invariant audit: each of the five audited invariants (include/core/invariants.h)
@@ -982,25 +984,53 @@ static void plant_confirmed(const struct h_store *s, char order_id[H_ID_LEN])
 static void test_killed_worker_and_store_view(void **state)
 {
 	struct h_store x, y;
-	static struct fw k, b; /* static: live[] outlives the test's frame */
+	static struct fw k, d, b; /* static: live[] outlives the test's frame */
 	struct fcfg c = cfg_quiet();
 	char ox[H_ID_LEN], oy[H_ID_LEN], path[128];
 	json_t *hb, *fx, *fy, *list, *f, *gx;
 	struct resp r = {0};
 	char seen0[40];
+	double t0;
 	long long n;
 
 	(void)state;
 	wait_none_open(5);
 	c.heartbeat_s = 2;
 	start_worker(&k, "victim", &c);
+	start_worker(&d, "killed", &c);
 	start_worker(&b, "watcher", &c);
-	H_CHECK(p_wait_db(10, &n, "==", 1,
-	                  "SELECT count(*) FROM worker_heartbeats WHERE worker_id = $1", k.id,
-	                  NULL),
-	        "worker %s never beat", k.id);
-	p_worker_kill9(&k.p);
+	H_CHECK(p_wait_db(10, &n, "==", 2,
+	                  "SELECT count(*) FROM worker_heartbeats "
+	                  "WHERE worker_id = $1 OR worker_id = $2",
+	                  k.id, d.id, NULL),
+	        "workers %s and %s never beat", k.id, d.id);
 
+	/* Killed while running: its database sessions end with it, the watcher forgets it within
+	 * a second or so, and no fault opens for it over the ticks that follow: it is gone, not
+	 * hung. */
+	t0 = h_now();
+	p_worker_kill9(&d.p);
+	H_CHECK(p_wait_db(5, &n, "==", 0,
+	                  "SELECT count(*) FROM worker_heartbeats WHERE worker_id = $1", d.id,
+	                  NULL),
+	        "the killed worker %s is still in worker_heartbeats 5 s after its kill", d.id);
+	printf("killed worker forgotten %.2f s after its kill\n", h_now() - t0);
+	{
+		/* k and b share the ticks: between them, enough to pass the heartbeat threshold
+		 * twice over (a tick every 200 ms). */
+		double start = ticks(&k, "led") + ticks(&b, "led"), deadline = h_now() + 15;
+		int want = 3 + 2 * c.heartbeat_s * 1000 / 200;
+
+		while (ticks(&k, "led") + ticks(&b, "led") < start + want) {
+			H_CHECK(h_now() < deadline, "fewer than %d ticks led in 15 s", want);
+			h_sleep_ms(50);
+		}
+	}
+	H_CHECK(episodes("worker_heartbeat", NULL, d.id) == 0,
+	        "a worker_heartbeat fault opened for the killed worker %s", d.id);
+
+	/* Hung (SIGSTOP): its sessions live on, so its fault opens. */
+	must_stop_proc(&k);
 	hb = wait_open("worker_heartbeat", NULL, k.id, "critical", OPEN_TIMEOUT_S);
 	expect_gauge(&b, "worker_heartbeat", 1);
 	H_CHECK(strstr(h_jstr(hb, "summary"), k.id) != NULL, "summary: %s", h_jstr(hb, "summary"));
@@ -1055,27 +1085,44 @@ static void test_killed_worker_and_store_view(void **state)
 	H_CHECK(json_equal(json_array_get(list, 0), gx), "store and operator views differ");
 	json_decref(list);
 
-	/* The killed worker never comes back: its fault stays open tick after tick, seen anew. */
+	/* The hung worker's fault stays open tick after tick, seen anew. */
 	snprintf(seen0, sizeof(seen0), "%s", h_jstr(hb, "last_seen_at"));
 	wait_led(&b, 8);
 	list = list_faults(h_env.operator_key, "/v1/ops/faults", "open");
 	f = find_by_id(list, h_jstr(hb, "id"));
 	json_decref(list);
-	H_CHECK(f != NULL, "worker_heartbeat of a killed worker resolved on its own");
+	H_CHECK(f != NULL, "worker_heartbeat of a stopped worker resolved while it was stopped");
 	H_CHECK(strcmp(h_jstr(f, "last_seen_at"), seen0) > 0, "last_seen_at did not move (%s)",
 	        seen0);
 	expect_gauge(&b, "worker_heartbeat", 1);
 	json_decref(f);
 
-	/* An hour of silence: the detector forgets the worker, which resolves its fault. */
-	h_db_exec("UPDATE worker_heartbeats SET seen_at = now() - interval '61 minutes' "
-	          "WHERE worker_id = $1",
-	          k.id, NULL);
+	/* Killed while stopped: its sessions end, the watcher forgets it, its fault resolves
+	 * ("gone", not "back") and does not open again. */
+	t0 = h_now();
+	p_worker_kill9(&k.p);
 	json_decref(wait_resolved(hb, RESOLVE_TIMEOUT_S));
+	printf("worker_heartbeat of the hung worker resolved %.2f s after its kill\n",
+	       h_now() - t0);
 	H_CHECK(h_db_ll("SELECT count(*) FROM worker_heartbeats WHERE worker_id = $1", k.id,
 	                NULL) == 0,
 	        "the detector did not forget worker %s", k.id);
 	expect_gauge(&b, "worker_heartbeat", 0);
+	wait_led(&b, 3);
+	H_CHECK(episodes("worker_heartbeat", NULL, k.id) == 1,
+	        "the killed worker's fault opened again");
+
+	/* A heartbeat that names no session (written before migration 005) is forgotten after
+	 * an hour of silence, which resolves its fault. */
+	h_db_exec("INSERT INTO worker_heartbeats (worker_id, started_at, seen_at) "
+	          "VALUES ('worker-itest-sessionless', now() - interval '2 hours', "
+	          "now() - interval '61 minutes')",
+	          NULL);
+	H_CHECK(p_wait_db(RESOLVE_TIMEOUT_S, &n, "==", 0,
+	                  "SELECT count(*) FROM worker_heartbeats "
+	                  "WHERE worker_id = 'worker-itest-sessionless'",
+	                  NULL),
+	        "the detector did not forget a heartbeat silent for an hour");
 	json_decref(hb);
 	json_decref(fx);
 	json_decref(fy);

@@ -8,9 +8,9 @@
  * The chaos run restarts the shared PostgreSQL cluster (pg_ctl stop -m immediate, then start)
  * and SIGKILLs processes — only ones the tool started itself. Suites run one at a time, so the
  * restart disturbs no other suite; the group teardown starts the cluster if anything left it
- * down, and tests/run.sh does as well after every suite. A worker killed while holding a lease
- * keeps its events for OUTBOX_LEASE_S (30 s), so the chaos run's drain takes up to that long:
- * the suite takes about 60–80 s.
+ * down, and tests/run.sh does as well after every suite. A worker killed while holding leases
+ * loses them with its database sessions (another worker's reaper gives them back within about
+ * a second), so the chaos run drains within seconds; once it has, no fault stays open.
  *
  * The planted violations are written as the database owner (row-level security does not apply
  * to it) into a store of their own, and taken back after each check, so that every check sees
@@ -29,181 +29,10 @@
 
 #include "harness.h"
 #include "fixtures.h"
+#include "loadrun.h"
 #include "procs.h"
 #include "xalloc.h"
 #include "banned.h"
-
-#define RUN_DEADLINE_S 150.0 /* one terminus-load run, at most */
-#define MAX_ARGS       64
-
-extern char **environ;
-
-/* ---- running terminus-load ------------------------------------------------------------------ */
-
-struct run {
-	int status;     /* exit status, or -1 (signal, timeout) */
-	char log[512];  /* its stdout and stderr */
-	char json[512]; /* its --json report */
-	char *output;   /* the log's text (owned) */
-	json_t *report; /* the parsed report, or NULL */
-};
-
-static void run_release(struct run *r)
-{
-	free(r->output);
-	json_decref(r->report);
-	r->output = NULL;
-	r->report = NULL;
-}
-
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *p = NULL;
-	size_t n = 0, cap = 0, got;
-
-	if (!f)
-		return h_strdup("");
-	do {
-		if (cap - n < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			p = xrealloc(p, cap + 1);
-		}
-		got = fread(p + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	fclose(f);
-	p[n] = '\0';
-	return p;
-}
-
-/* Runs `terminus-load ARGS… --json FILE` (tag names the files), waits with a deadline, and
- * fills r. The run's output goes to the test's error stream when it fails. */
-static void load_run(struct run *r, const char *tag, const char *const *args)
-{
-	char exe[512];
-	char *argv[MAX_ARGS];
-	int n = 0, st = 0;
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	double deadline;
-
-	memset(r, 0, sizeof(*r));
-	r->status = -1;
-	snprintf(exe, sizeof(exe), "%s/terminus-load", h_env.bindir);
-	snprintf(r->log, sizeof(r->log), "%s.load-%s", h_env.log, tag);
-	snprintf(r->json, sizeof(r->json), "%s.load-%s.json", h_env.log, tag);
-	unlink(r->json);
-	argv[n++] = exe;
-	for (const char *const *a = args; *a && n < MAX_ARGS - 4; a++)
-		argv[n++] = (char *)(uintptr_t)*a;
-	argv[n++] = (char *)(uintptr_t) "--json";
-	argv[n++] = r->json;
-	argv[n++] = (char *)(uintptr_t) "--quiet";
-	argv[n] = NULL;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	st = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	H_CHECK(st == 0, "cannot start %s: %s", exe, strerror(st));
-
-	deadline = h_now() + RUN_DEADLINE_S;
-	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			H_FAIL("waitpid: %s", strerror(errno));
-		if (h_now() > deadline) {
-			/* Its own children die with it (PR_SET_PDEATHSIG). */
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			r->output = read_text(r->log);
-			print_error("%s\n", r->output);
-			H_FAIL("terminus-load %s did not finish within %.0f s", tag,
-			       RUN_DEADLINE_S);
-		}
-		h_sleep_ms(50); /* between two looks at the child, with a deadline */
-	}
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	r->output = read_text(r->log);
-	r->report = json_load_file(r->json, 0, NULL);
-	print_message("[          ] terminus-load %s: exit %d\n", tag, r->status);
-}
-
-static void show(const struct run *r)
-{
-	print_error("---- terminus-load output (%s) ----\n%s----\n", r->log, r->output);
-}
-
-/* The run exited 0 and its report says every invariant held. */
-static void assert_clean(const struct run *r)
-{
-	json_t *check;
-
-	if (r->status != 0 || !r->report)
-		show(r);
-	H_CHECK(r->status == 0, "terminus-load exited %d", r->status);
-	H_CHECK(r->report != NULL, "no JSON report at %s", r->json);
-	check = h_j(r->report, "check");
-	H_CHECK(json_is_true(h_j(check, "ok")), "the invariants did not hold");
-	H_CHECK(json_array_size(h_j(check, "violations")) == 0, "violations reported");
-	H_CHECK(json_is_true(h_j(check, "drain.drained")), "the outbox did not drain");
-	H_CHECK(json_array_size(h_j(check, "checked")) >= 15, "only %zu invariants checked",
-	        json_array_size(h_j(check, "checked")));
-}
-
-static long long jint(const json_t *j, const char *path)
-{
-	long long v = -1;
-
-	H_CHECK(h_jint(j, path, &v), "no integer at %s in the report", path);
-	return v;
-}
-
-static double jnum(const json_t *j, const char *path)
-{
-	json_t *v = h_j(j, path);
-
-	H_CHECK(json_is_number(v), "no number at %s in the report", path);
-	return json_number_value(v);
-}
-
-/* Latency percentiles are ordered, and the status codes add up to the answers counted. */
-static void assert_sane_latency(const json_t *rep)
-{
-	const json_t *lat = h_j(rep, "latency_ms");
-	const char *key;
-	json_t *v;
-	long long sum = 0;
-
-	H_CHECK(jnum(lat, "p50") <= jnum(lat, "p90") && jnum(lat, "p90") <= jnum(lat, "p99") &&
-	                jnum(lat, "p99") <= jnum(lat, "p99_9") &&
-	                jnum(lat, "p99_9") <= jnum(lat, "max") &&
-	                jnum(lat, "min") <= jnum(lat, "p50"),
-	        "latency percentiles out of order");
-	json_object_foreach(h_j(rep, "status"), key, v)
-	{
-		sum += json_integer_value(v);
-	}
-	H_CHECK(sum == jint(lat, "count"), "status codes add up to %lld, latencies to %lld", sum,
-	        jint(lat, "count"));
-	H_CHECK(jint(rep, "requests.sent") >= jint(lat, "count") - jint(rep, "requests.abandoned"),
-	        "more answers than requests sent");
-	H_CHECK(jnum(rep, "throughput_rps") > 0, "no throughput");
-}
-
-/* A status code's count in the report (0 when absent). */
-static long long status_count(const json_t *rep, const char *code)
-{
-	json_t *v = json_object_get(h_j(rep, "status"), code);
-
-	return v ? json_integer_value(v) : 0;
-}
 
 /* ---- scenarios --------------------------------------------------------------------------------
  */
@@ -470,6 +299,44 @@ static void relative_pgdir(char *out, size_t cap)
 	H_CHECK(symlink(h_env.pgdir, out) == 0, "symlink %s: %s", out, strerror(errno));
 }
 
+/* Nothing a chaos run did keeps a fault open once it has drained. A worker's fault detector
+ * ticks as make run's workers would (no worker runs in this suite otherwise, and the other tests
+ * open no fault), and within 15 s no fault is open and no heartbeat is silent: the workers the
+ * run killed are gone, not hung, so their rows went with their database sessions and no
+ * worker_heartbeat or stuck_lease fault can open for them later. */
+static void expect_no_fault_left(void)
+{
+	const char *env[] = {"TERMINUS_DETECT_INTERVAL_MS=200", NULL};
+	struct p_worker_opts o = {.env = env};
+	struct p_worker w;
+	long long left = -1;
+
+	print_message("[          ] after the chaos run: %lld faults open, %lld worker_heartbeat "
+	              "episodes, %lld heartbeat rows\n",
+	              h_db_ll("SELECT count(*) FROM faults WHERE resolved_at IS NULL", NULL),
+	              h_db_ll("SELECT count(*) FROM faults WHERE rule = 'worker_heartbeat'", NULL),
+	              h_db_ll("SELECT count(*) FROM worker_heartbeats", NULL));
+	H_CHECK(p_worker_start(&w, "after-chaos", &o), "the worker did not start");
+	if (!p_wait_db(15, &left, "==", 0,
+	               "SELECT (SELECT count(*) FROM faults WHERE resolved_at IS NULL) + "
+	               "       (SELECT count(*) FROM worker_heartbeats "
+	               "        WHERE seen_at < now() - interval '3 s')",
+	               NULL)) {
+		char *what = h_db_str(
+		        "SELECT concat_ws('; ', (SELECT string_agg(rule || ' ' || subject || ': ' || "
+		        "summary, '; ' ORDER BY seq) FROM faults WHERE resolved_at IS NULL), "
+		        "(SELECT string_agg(worker_id || ' silent since ' || seen_at, '; ') "
+		        " FROM worker_heartbeats WHERE seen_at < now() - interval '3 s'))",
+		        NULL);
+
+		print_error("left behind: %s\n", what != NULL ? what : "?");
+		free(what);
+		H_FAIL("%lld open faults and silent heartbeats 15 s after the chaos run drained",
+		       left);
+	}
+	H_CHECK(p_worker_term(&w, 10, NULL) == 0, "the worker did not stop on SIGTERM");
+}
+
 static void test_chaos(void **state)
 {
 	char pgdir[4096];
@@ -527,6 +394,44 @@ static void test_chaos(void **state)
 	H_CHECK(ready.status == 200, "the suite's API is not ready after the chaos: %ld",
 	        ready.status);
 	resp_release(&ready);
+	run_release(&r);
+	expect_no_fault_left();
+}
+
+/* A newcomer's first run: no --db, no TERMINUS_DATABASE_URL, no --api, no key. The tool makes a
+ * PostgreSQL cluster of its own, migrates it, starts an API and a worker on it, runs, checks,
+ * and removes the cluster at the end; it says so on stderr. */
+static void test_private_cluster(void **state)
+{
+	const char *args[] = {"mixed", "--duration", "2s",   "--rate",
+	                      "20/s",  "--log-dir",  logdir, NULL};
+	char *saved_db =
+	        getenv("TERMINUS_DATABASE_URL") ? h_strdup(getenv("TERMINUS_DATABASE_URL")) : NULL;
+	const char *at, *end;
+	char dir[256];
+	struct run r;
+
+	(void)state;
+	unsetenv("TERMINUS_DATABASE_URL");
+	load_run(&r, "private", args);
+	if (saved_db)
+		setenv("TERMINUS_DATABASE_URL", saved_db, 1);
+	free(saved_db);
+	assert_clean(&r);
+	H_CHECK(json_is_true(h_j(r.report, "config.private_database")),
+	        "the report does not say the database was private");
+	H_CHECK(jint(r.report, "requests.errors") == 0, "%lld errors",
+	        jint(r.report, "requests.errors"));
+	H_CHECK(jint(r.report, "counts.orders_created") > 0, "no order created");
+	H_CHECK(json_array_size(h_j(r.report, "processes")) == 2, "want 1 API and 1 worker");
+	at = strstr(r.output, "private PostgreSQL cluster in ");
+	H_CHECK(at, "stderr does not say a private cluster was started");
+	at += strlen("private PostgreSQL cluster in ");
+	end = strchr(at, ' ');
+	H_CHECK(end && (size_t)(end - at) < sizeof(dir), "no directory named");
+	memcpy(dir, at, (size_t)(end - at));
+	dir[end - at] = '\0';
+	H_CHECK(access(dir, F_OK) != 0, "the private cluster %s was left behind", dir);
 	run_release(&r);
 }
 
@@ -801,10 +706,15 @@ int main(void)
 	/* checkout before chaos: chaos's PostgreSQL restart leaves the suite's API a few 503s to
 	 * shed, and checkout counts errors. */
 	const struct CMUnitTest scenarios[] = {
-	        cmocka_unit_test(test_mixed),       cmocka_unit_test(test_flash_sale),
-	        cmocka_unit_test(test_retry_storm), cmocka_unit_test(test_noisy_tenant),
-	        cmocka_unit_test(test_checkout),    cmocka_unit_test(test_surge),
-	        cmocka_unit_test(test_chaos),       cmocka_unit_test(test_check_whole_database),
+	        cmocka_unit_test(test_mixed),
+	        cmocka_unit_test(test_flash_sale),
+	        cmocka_unit_test(test_retry_storm),
+	        cmocka_unit_test(test_noisy_tenant),
+	        cmocka_unit_test(test_checkout),
+	        cmocka_unit_test(test_surge),
+	        cmocka_unit_test(test_chaos),
+	        cmocka_unit_test(test_private_cluster),
+	        cmocka_unit_test(test_check_whole_database),
 	};
 	int failed;
 

@@ -14,6 +14,9 @@
  *   - SIGTERM while events are in flight: exit 0 within 5 s, in-flight events finished,
  *     unstarted claims given back;
  *   - two workers drain one backlog with no event handled twice;
+ *   - a lease dies with its owner's session: the batch of a worker killed with -9 is finished
+ *     by another worker within 5 s (the lease is 30 s) and the killed worker is forgotten; a
+ *     SIGSTOPped worker keeps its leases while another worker reaps, until it is killed;
  *   - GET /v1/ops/workers (operator only): a running worker alive and counting its events, a
  *     heartbeat older than TERMINUS_FAULT_HEARTBEAT_S silent, newest started first, a worker
  *     stopped by SIGTERM gone.
@@ -21,6 +24,7 @@
  * Every test uses its own store, so the events of one never count in another; each test's
  * teardown SIGKILLs whatever worker it left running.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1449,6 +1453,158 @@ static void test_listener_reconnects(void **state)
 	must_term(&w);
 }
 
+/* ---- a lease dies with its owner's session --------------------------------------------------- */
+
+#define LEASE_ORDERS     12
+#define TAKEOVER_LIMIT_S 5.0 /* well inside the lease (OUTBOX_LEASE_S, 30 s) */
+#define HOLD_S           4.0 /* several passes of the other worker's reaper (one a second) */
+
+/* The SQL count of the store's events leased now to worker $2's threads. */
+#define LEASED_TO_SQL                                                                              \
+	"SELECT count(*) FROM outbox_events WHERE store_id = $1 AND status = 'pending' "           \
+	"AND claimed_until > now() AND left(claimed_by, length($2) + 2) = $2 || '-t'"
+
+/* Checks out LEASE_ORDERS orders with no worker running, then starts worker a with one thread
+ * whose claim takes the whole queue in one batch and stalls on it (chaos.worker_slow: 500 ms
+ * per event, so seconds); returns once a holds leases, with chaos off again for the next
+ * worker. *held: how many. */
+static void hold_leases(const struct h_store *s, struct p_worker *a, const char *tag, char *id,
+                        size_t idlen, long long *held)
+{
+	struct p_worker_opts o = {.concurrency = 1};
+	char pid[H_ID_LEN], order[H_ID_LEN], key[80];
+
+	h_must_create_product(s, 100, 100, pid);
+	p_must_set_flag(s, "chaos.worker_slow", true, 100);
+	for (int i = 0; i < LEASE_ORDERS; i++)
+		must_async_checkout(s, pid, 1, order, key);
+	must_start(a, tag, &o);
+	worker_id_of(a, id, idlen);
+	H_CHECK(p_wait_db(10, held, ">", 0, LEASED_TO_SQL, s->id, id, NULL),
+	        "worker %s never held a lease", id);
+	p_must_set_flag(s, "chaos.worker_slow", false, 100);
+}
+
+/* Waits until every event of the store is done, at most TAKEOVER_LIMIT_S; *took the wait. */
+static void expect_taken_over(const struct h_store *s, const struct p_worker *b, double *took)
+{
+	double t0 = h_now();
+	long long left = -1;
+
+	if (!p_wait_db(TAKEOVER_LIMIT_S, &left, "==", 0,
+	               "SELECT count(*) FROM outbox_events WHERE store_id = $1 "
+	               "AND status <> 'done'",
+	               s->id, NULL)) {
+		p_show_log_tail(b->log, 20);
+		H_FAIL("%lld events of the killed worker not done %.0f s after the kill: they "
+		       "waited for their lease instead of dying with its session",
+		       left, TAKEOVER_LIMIT_S);
+	}
+	*took = h_now() - t0;
+}
+
+/* kill -9 of a worker in the middle of a batch: its session ends with it, another worker's
+ * reaper gives its leases back within about a second, and that worker finishes the batch. */
+static void test_killed_workers_leases_come_back(void **state)
+{
+	struct h_store s;
+	struct p_worker a, b;
+	struct p_worker_opts o = {0};
+	char id[160];
+	long long held = 0;
+	double took = 0;
+
+	(void)state;
+	h_must_create_store(&s, "reap");
+	hold_leases(&s, &a, "reap-a", id, sizeof(id), &held);
+	must_start(&b, "reap-b", &o);
+	held = h_db_ll(LEASED_TO_SQL, s.id, id, NULL);
+	H_CHECK(held > 0, "worker a no longer holds leases: its batch ended before the kill");
+	p_worker_kill9(&a);
+	expect_taken_over(&s, &b, &took);
+	print_message(
+	        "[          ] %lld leases of a worker killed mid-batch: all done %.2f s after "
+	        "the kill (lease %d s)\n",
+	        held, took, 30);
+	H_CHECK(p_log_count(b.log, "\"msg\":\"gave back ") > 0,
+	        "worker b did not log giving the leases back");
+	/* Nothing was done twice, and the killed worker is forgotten, not silent. */
+	p_assert_all_confirmed(&s, LEASE_ORDERS);
+	H_CHECK(p_wait_db(5, NULL, "==", 0,
+	                  "SELECT count(*) FROM worker_heartbeats WHERE worker_id = $1", id, NULL),
+	        "the killed worker %s is still in worker_heartbeats", id);
+	must_term(&b);
+}
+
+/* True once the process is in the stopped state (SIGSTOP delivered). */
+static bool proc_stopped(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && (p[2] == 'T' || p[2] == 't');
+}
+
+/* A hung worker (SIGSTOP) keeps its sessions, so its leases hold while another worker's reaper
+ * runs; once it is killed, they come back within about a second. */
+static void test_stopped_worker_keeps_its_leases(void **state)
+{
+	struct h_store s;
+	struct p_worker a, b;
+	struct p_worker_opts o = {0};
+	char id[160], b_id[160], *stopped_at;
+	long long held = 0, now_held = -1;
+	double deadline, took = 0;
+
+	(void)state;
+	h_must_create_store(&s, "hung");
+	hold_leases(&s, &a, "hung-a", id, sizeof(id), &held);
+	must_start(&b, "hung-b", &o);
+	worker_id_of(&b, b_id, sizeof(b_id));
+	H_CHECK(kill(a.pid, SIGSTOP) == 0, "SIGSTOP failed");
+	deadline = h_now() + 5;
+	while (!proc_stopped(a.pid)) {
+		H_CHECK(h_now() < deadline, "worker a not stopped 5 s after SIGSTOP");
+		h_sleep_ms(2);
+	}
+	stopped_at = h_db_str("SELECT now()::text", NULL);
+	held = h_db_ll(LEASED_TO_SQL, s.id, id, NULL);
+	H_CHECK(held > 0, "worker a no longer holds leases: its batch ended before the SIGSTOP");
+
+	/* Nobody takes them: the count of a's leases does not move while b beats (and reaps). */
+	H_CHECK(!p_wait_db(HOLD_S, &now_held, "!=", held, LEASED_TO_SQL, s.id, id, NULL),
+	        "worker a held %lld leases when stopped and %lld within %.0f s: a hung worker's "
+	        "leases were taken",
+	        held, now_held, HOLD_S);
+	H_CHECK(h_db_ll("SELECT count(*) FROM worker_heartbeats WHERE worker_id = $1 "
+	                "AND seen_at > $2::timestamptz + interval '2 s'",
+	                b_id, stopped_at, NULL) == 1,
+	        "worker b did not beat (nor reap) while worker a was stopped");
+	H_CHECK(h_db_ll("SELECT count(*) FROM worker_heartbeats WHERE worker_id = $1", id, NULL) ==
+	                1,
+	        "the stopped worker was forgotten: it is hung, not gone");
+	free(stopped_at);
+
+	/* Killed while stopped: now its sessions end, and its leases with them. */
+	p_worker_kill9(&a);
+	expect_taken_over(&s, &b, &took);
+	print_message("[          ] %lld leases of a stopped worker held for %.0f s; after its "
+	              "kill all done in %.2f s\n",
+	              held, HOLD_S, took);
+	p_assert_all_confirmed(&s, LEASE_ORDERS);
+	must_term(&b);
+}
+
 /* ---- housekeeping: retention of done events, expiry of idempotency keys --------------------- */
 
 /* An event row written straight into the outbox, status and age as given. Returns its id. */
@@ -1526,6 +1682,9 @@ int main(void)
 	        cmocka_unit_test_teardown(test_backlog_with_stale_statistics, stale_teardown),
 	        cmocka_unit_test_teardown(test_listener_reconnects, teardown),
 	        cmocka_unit_test_teardown(test_worker_sweeps_expired_rows, teardown),
+	        /* Last: on a failure they leave events leased to a killed worker behind. */
+	        cmocka_unit_test_teardown(test_killed_workers_leases_come_back, teardown),
+	        cmocka_unit_test_teardown(test_stopped_worker_keeps_its_leases, teardown),
 	};
 
 	return H_RUN_SUITE("itest_worker", tests, NULL, NULL);

@@ -292,6 +292,28 @@ static void test_other_integers(void **state)
 	rejects("TERMINUS_DB_POOL_SIZE", "x");
 }
 
+/* Limits are per client: the old per-store variables stop the process instead of being ignored,
+ * and the new ones have their documented defaults and bounds. */
+static void test_client_limits(void **state)
+{
+	struct config c;
+
+	(void)state;
+	load_ok(&c);
+	assert_int_equal(c.client_rate_limit, 50);
+	assert_int_equal(c.client_burst, 100);
+	assert_int_equal(c.key_rate_limit, 1000);
+	assert_int_equal(c.key_burst, 2000);
+	assert_int_equal(c.http_request_timeout_ms, 10000);
+	rejects("TERMINUS_CLIENT_BURST", "0");
+	set("TERMINUS_CLIENT_BURST", "100");
+	rejects("TERMINUS_HTTP_REQUEST_TIMEOUT_MS", "99");
+	set("TERMINUS_HTTP_REQUEST_TIMEOUT_MS", "10000");
+	rejects("TERMINUS_STORE_RATE_LIMIT", "100");
+	assert_int_equal(unsetenv("TERMINUS_STORE_RATE_LIMIT"), 0);
+	rejects("TERMINUS_STORE_BURST", "200");
+}
+
 static void test_reload_resets_previous_values(void **state)
 {
 	struct config c;
@@ -343,6 +365,7 @@ int main(void)
 	        cmocka_unit_test_setup(test_database_url_copied, setup),
 	        cmocka_unit_test_setup(test_database_url_too_long, setup),
 	        cmocka_unit_test_setup(test_defaults, setup),
+	        cmocka_unit_test_setup(test_client_limits, setup),
 	        cmocka_unit_test_setup(test_listen_parsing, setup),
 	        cmocka_unit_test_setup(test_listen_bad_values, setup),
 	        cmocka_unit_test_setup(test_listen_host_too_long, setup),
